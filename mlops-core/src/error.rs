@@ -1,0 +1,85 @@
+//! The one error type of `mlops-core`.
+//!
+//! Every fallible call in the crate returns [`Result<T>`](crate::Result). Variants name
+//! what was wrong and where (the object, the path, the line), so a message read in a CI
+//! log is enough to act on. Bad *data* is never an error here: it is reported as data by
+//! the crates above; `Error` is for what stops the work.
+
+use std::path::PathBuf;
+
+/// A specialised `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop an operation of `mlops-core`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on `path` failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory the operation was on.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A string is not a valid SHA-256 digest.
+    #[error("invalid digest {input:?}: {reason}")]
+    InvalidDigest {
+        /// The text that failed to parse.
+        input: String,
+        /// Why it is not a digest.
+        reason: &'static str,
+    },
+    /// A stored object's bytes no longer hash to its name: it was changed on disk.
+    #[error("object {expected} is corrupt: its content hashes to {actual}")]
+    Corrupt {
+        /// The digest the object is stored under.
+        expected: crate::Digest,
+        /// The digest of the bytes actually found.
+        actual: crate::Digest,
+    },
+    /// No object with this digest is in the store.
+    #[error("object {0} is not in the store")]
+    NotFound(crate::Digest),
+    /// A user-given artifact path is unsafe or malformed (absolute, `..`, empty, ...).
+    #[error("invalid artifact path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A JSON document could not be read or written.
+    #[error("malformed JSON in {context}: {source}")]
+    Json {
+        /// Where the JSON came from (a file, a line, a response).
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The audit log's hash chain is broken.
+    #[error("audit log {path} fails verification at record {line}: {problem}")]
+    AuditTampered {
+        /// The log file.
+        path: PathBuf,
+        /// The 1-based line of the first bad record.
+        line: u64,
+        /// What was found there.
+        problem: String,
+    },
+    /// An argument is out of its allowed range or form.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

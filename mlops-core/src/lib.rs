@@ -1,0 +1,58 @@
+//! The foundation of the `mlops` SDK: names, storage and the record of decisions.
+//!
+//! This crate provides:
+//!
+//! - [`Digest`]: SHA-256 content digests, hashed in constant memory from bytes, readers
+//!   or files;
+//! - [`ArtifactStore`]: a content-addressed object store that verifies every read and
+//!   writes atomically, with directories stored as [`Manifest`]s;
+//! - [`AuditLog`]: an append-only, hash-chained JSON-lines log whose tampering
+//!   [`AuditLog::verify`] detects, safe for concurrent appends from many processes;
+//! - lineage ids shared by every crate: [`DatasetRef`], [`RunId`], [`ExperimentId`],
+//!   [`ModelVersionRef`] and [`ModelUri`];
+//! - [`fs`]: the atomic-write and file-lock primitives the other stores build on;
+//! - one error type, [`Error`], with [`Result`].
+//!
+//! ## Usage
+//!
+//! Applications rarely need this crate alone: `mlops-data`, `mlops-train` and
+//! `mlops-deploy` build on it and re-export what their users touch. Depend on it
+//! directly to store artifacts, read lineage, or verify an audit log in a tool of your
+//! own. It has no polars and no linfa in its dependency tree, so such tools stay small.
+//!
+//! ```
+//! use mlops_core::{ArtifactStore, AuditLog, Digest};
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = ArtifactStore::new(dir.path().join("store"))?;
+//! let d = store.put_bytes(b"hello")?;
+//! assert_eq!(d, Digest::of_bytes(b"hello"));
+//! assert_eq!(store.get(&d)?, b"hello");
+//!
+//! let log = AuditLog::open(dir.path().join("audit.jsonl"));
+//! log.append("ci", "dataset.snapshot", &d.to_string(), serde_json::json!({"rows": 1}))?;
+//! assert_eq!(log.verify()?.records, 1);
+//! # Ok::<(), mlops_core::Error>(())
+//! ```
+//!
+//! ## Crate feature flags
+//!
+//! None yet: everything here is always built.
+//!
+//! ## Logging
+//!
+//! Operations emit `tracing` events; the crate never installs a subscriber.
+
+#![warn(missing_docs)]
+
+mod audit;
+mod digest;
+mod error;
+pub mod fs;
+mod lineage;
+mod store;
+
+pub use audit::{AuditLog, AuditRecord, AuditVerification, now_ms};
+pub use digest::{Digest, Hasher};
+pub use error::{Error, Result};
+pub use lineage::{ColumnSchema, DatasetRef, ExperimentId, ModelUri, ModelVersionRef, RunId};
+pub use store::{ArtifactStore, MANIFEST_KIND, Manifest, ManifestEntry, ObjectReader};

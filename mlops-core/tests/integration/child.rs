@@ -1,0 +1,71 @@
+//! Child-process entry points: the test binary runs itself with `--exact child::NAME`
+//! and an environment variable that tells the child what to do.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use mlops_core::{ArtifactStore, AuditLog};
+
+/// Starts this test binary as a child running the entry point `name` with `env` set.
+pub fn spawn(name: &str, env: &[(&str, String)]) -> Child {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--exact",
+        &format!("child::{name}"),
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn child test process")
+}
+
+/// Writes ever new large objects into the store named by `MLOPS_CHILD_STORE` until killed.
+#[test]
+fn store_writer() {
+    let Ok(root) = std::env::var("MLOPS_CHILD_STORE") else {
+        return;
+    };
+    let store = ArtifactStore::new(PathBuf::from(root)).unwrap();
+    let mut seed: u64 = std::process::id() as u64;
+    loop {
+        // 4 MiB of pseudo-random bytes, different every round.
+        let mut bytes = vec![0u8; 4 << 20];
+        for chunk in bytes.chunks_mut(8) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let b = seed.to_le_bytes();
+            chunk.copy_from_slice(&b[..chunk.len()]);
+        }
+        store.put_bytes(&bytes).unwrap();
+    }
+}
+
+/// Appends `MLOPS_CHILD_APPENDS` records to the audit log `MLOPS_CHILD_AUDIT` as actor
+/// `MLOPS_CHILD_ACTOR`.
+#[test]
+fn audit_appender() {
+    let Ok(path) = std::env::var("MLOPS_CHILD_AUDIT") else {
+        return;
+    };
+    let n: u64 = std::env::var("MLOPS_CHILD_APPENDS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let actor = std::env::var("MLOPS_CHILD_ACTOR").unwrap();
+    let log = AuditLog::open(path);
+    for i in 0..n {
+        log.append(
+            &actor,
+            "test.append",
+            &format!("{actor}/{i}"),
+            serde_json::json!({ "i": i }),
+        )
+        .unwrap();
+    }
+}

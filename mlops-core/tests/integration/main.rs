@@ -1,0 +1,9 @@
+//! Integration tests of `mlops-core`: one binary, one module per area.
+//!
+//! Tests that need several processes re-run this same binary as a child with an
+//! environment variable naming the child's job (see `child`); without the variable
+//! those entry points return at once.
+
+mod audit;
+mod child;
+mod store;

@@ -1,0 +1,21 @@
+//! Data work for the `mlops` SDK, on polars.
+//!
+//! This crate provides (growing with the roadmap): schema contracts and validation of
+//! polars frames, mergeable dataset profiles, drift statistics and reports, and
+//! content-addressed dataset snapshots with seeded splits.
+//!
+//! ## Usage
+//!
+//! Used by CI jobs that check data before training, by `mlops-train` to record the
+//! datasets a model was trained on, and by `mlops-deploy` to watch live data drift.
+//! It knows nothing about models or serving.
+//!
+//! ## Crate feature flags
+//!
+//! None yet.
+
+#![warn(missing_docs)]
+
+mod error;
+
+pub use error::{Error, Result};
