@@ -1,0 +1,43 @@
+//! `mlops`: the command line a CI job or a person at a shell uses.
+//!
+//! Each group of subcommands lives in its own module, which defines a clap
+//! `Subcommand` enum and a `run` function; this file only flattens them together.
+//! Exit codes follow one rule everywhere: 0 success / check passed, 1 check failed
+//! (invalid data, drift, failed gate, broken audit chain), 2 an error stopped the work.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod audit;
+
+/// The mlops command line.
+#[derive(Debug, Parser)]
+#[command(name = "mlops", version, about = "MLOps pipeline tools: data, models, tracking, audit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Audit(audit::Cmd),
+}
+
+/// What a subcommand returns: an exit code, or an error that becomes exit code 2.
+pub type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Audit(c) => audit::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
