@@ -11,6 +11,8 @@
 //! - lineage ids shared by every crate: [`DatasetRef`], [`RunId`], [`ExperimentId`],
 //!   [`ModelVersionRef`] and [`ModelUri`];
 //! - [`fs`]: the atomic-write and file-lock primitives the other stores build on;
+//! - [`mlflow_http`]: the HTTP layer (auth, retries, typed errors) of every MLflow
+//!   REST backend;
 //! - one error type, [`Error`], with [`Result`].
 //!
 //! ## Usage
@@ -49,6 +51,7 @@ mod digest;
 mod error;
 pub mod fs;
 mod lineage;
+pub mod mlflow_http;
 mod store;
 
 pub use audit::{AuditLog, AuditRecord, AuditVerification, now_ms};
