@@ -193,7 +193,7 @@ fn emit_map(map: &Map, indent: usize, out: &mut String) {
             }
             _ => {
                 out.push(' ');
-                emit_flow(v, out);
+                emit_scalar(v, out);
                 out.push('\n');
             }
         }

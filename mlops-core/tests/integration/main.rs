@@ -6,4 +6,5 @@
 
 mod audit;
 mod child;
+mod registry;
 mod store;
