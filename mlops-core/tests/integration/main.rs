@@ -7,4 +7,5 @@
 
 mod audit;
 mod child;
+mod harness;
 mod store;
