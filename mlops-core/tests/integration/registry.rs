@@ -18,6 +18,8 @@ use mlops_core::{
 };
 use serde_json::{Value, json};
 
+use crate::harness::mlflow_uri;
+
 /// A small model package directory, different per `seed`, stored in `store`.
 fn package(store: &ArtifactStore, seed: u32) -> (tempfile::TempDir, Digest) {
     let d = tempfile::tempdir().unwrap();
@@ -47,15 +49,6 @@ fn no_tags() -> BTreeMap<String, String> {
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &RunId::random().as_str()[..10])
-}
-
-/// The server under test, or `None` when the suite runs without one.
-fn mlflow_uri() -> Option<String> {
-    let uri = std::env::var("MLOPS_TEST_MLFLOW_URI").ok()?;
-    let h = MlflowHttp::new(&uri).unwrap();
-    h.get("experiments/get", &[("experiment_id", "0")])
-        .unwrap_or_else(|e| panic!("MLOPS_TEST_MLFLOW_URI={uri} is set but does not answer: {e}"));
-    Some(uri)
 }
 
 fn python() -> Option<String> {
