@@ -11,6 +11,8 @@
 //! - lineage ids shared by every crate: [`DatasetRef`], [`RunId`], [`ExperimentId`],
 //!   [`ModelVersionRef`] and [`ModelUri`];
 //! - [`fs`]: the atomic-write and file-lock primitives the other stores build on;
+//! - [`tracking`]: MLflow-compatible experiment tracking ([`Tracker`], [`Run`]) on a
+//!   local MLflow file store or a real MLflow server;
 //! - [`mlflow_http`]: the HTTP layer (auth, retries, typed errors) of every MLflow
 //!   REST backend;
 //! - [`registry`]: the model registry ([`Registry`]) on MLflow's file-store layout
@@ -57,6 +59,7 @@ mod lineage;
 pub mod mlflow_http;
 pub mod registry;
 mod store;
+pub mod tracking;
 mod yaml;
 
 pub use audit::{AuditLog, AuditRecord, AuditVerification, now_ms};
@@ -68,3 +71,7 @@ pub use registry::{
     RegisteredModel, Registry, registry_from_env, registry_from_uri,
 };
 pub use store::{ArtifactStore, MANIFEST_KIND, Manifest, ManifestEntry, ObjectReader};
+pub use tracking::{
+    Experiment, LocalTracker, Metric, Param, RestTracker, Run, RunInfo, RunOptions, RunRecord,
+    RunStatus, RunTag, SearchRuns, Tracker, ViewType, tracker_from_env, tracker_from_uri,
+};
