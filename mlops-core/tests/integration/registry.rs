@@ -404,8 +404,8 @@ fn local_typed_errors_and_tampered_package() {
 fn local_alias_history() {
     let (_d, reg) = local();
     history(&reg, &local_version(&reg));
-    // The history file is append-only JSON lines under .mlops/.
-    let files: Vec<_> = std::fs::read_dir(reg.root().join(".mlops/registry-deleted"))
+    // The deleted model's history file is kept aside in the state directory.
+    let files: Vec<_> = std::fs::read_dir(reg.state_dir().join("registry-deleted"))
         .unwrap()
         .collect();
     assert_eq!(files.len(), 1, "the deleted model's history is kept aside");
@@ -448,7 +448,10 @@ fn local_layout_matches_mlflow_file_store() {
     ] {
         assert!(meta.lines().any(|l| l == line), "{line:?} not in\n{meta}");
     }
-    // Nothing but models lives in models/ (builds happen in .mlops/tmp).
+    // Nothing but models lives in models/ (builds happen in the state dir's tmp/), and
+    // nothing of the SDK's inside the root, where MLflow would take it for an experiment.
+    assert!(!reg.root().join(".mlops").exists());
+    assert_eq!(reg.state_dir(), reg.root().with_file_name("mlruns.mlops"));
     let names: Vec<_> = std::fs::read_dir(reg.root().join("models"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
