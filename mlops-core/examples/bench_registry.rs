@@ -32,7 +32,7 @@ fn timed<T>(
 }
 
 fn run(uri: &str, n: u64) -> mlops_core::Result<serde_json::Value> {
-    let reg = registry_from_uri(Some(uri))?;
+    let reg = registry_from_uri(uri)?;
     let remote = uri.starts_with("http");
     let name = format!("bench-rust-{}", mlops_core::now_ms());
     let mut create_model = Vec::new();

@@ -31,6 +31,9 @@ DIGEST_TAG = "mlops.package_digest"
 
 
 def client(uri):
+    # The file store looks logged models up through the *global* tracking URI: point it
+    # at the same store, or it creates ./mlflow.db wherever it runs.
+    os.environ["MLFLOW_TRACKING_URI"] = uri
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -80,7 +80,12 @@ pub(crate) fn root_from_uri(uri: Option<&str>) -> Result<PathBuf> {
                     )));
                 }
                 PathBuf::from(percent_decode(rest))
-            } else if u.contains("://") {
+            } else if let Some((scheme, _)) = u.split_once(':')
+                && scheme.len() > 1
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            {
                 return Err(Error::InvalidArgument(format!(
                     "unsupported registry URI {u:?}: use a path, a file: URI or http(s)://"
                 )));

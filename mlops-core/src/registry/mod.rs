@@ -574,30 +574,28 @@ pub(crate) fn check_alias(alias: &str) -> Result<()> {
     Ok(())
 }
 
-/// Opens the registry a URI names: none or empty = `./mlruns`; a path or a `file:` URI
-/// = a [`LocalRegistry`] there; `http://` / `https://` = an [`MlflowRegistry`] (its
-/// SDK state, package cache and audit log under `$MLOPS_HOME`, default `./.mlops`).
-pub fn registry_from_uri(uri: Option<&str>) -> Result<Box<dyn Registry>> {
-    let uri = uri.map(str::trim).filter(|u| !u.is_empty());
-    match uri {
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-            Ok(Box::new(MlflowRegistry::from_env_with_url(u)?))
-        }
-        _ => {
-            let root = local::root_from_uri(uri)?;
-            Ok(Box::new(LocalRegistry::open(root)?))
-        }
+/// Opens the registry a URI names, as [`tracker_from_uri`](crate::tracking::tracker_from_uri)
+/// opens a tracker: a path or a `file:` URI = a [`LocalRegistry`] there (empty = `./mlruns`);
+/// `http://` / `https://` = an [`MlflowRegistry`] (credentials from the environment, SDK
+/// state, package cache and audit log under `$MLOPS_HOME`, default `./.mlops`). Other
+/// schemes are refused.
+pub fn registry_from_uri(uri: &str) -> Result<Box<dyn Registry>> {
+    let uri = uri.trim();
+    if uri.starts_with("http://") || uri.starts_with("https://") {
+        return Ok(Box::new(MlflowRegistry::from_env_with_url(uri)?));
     }
+    let root = local::root_from_uri(Some(uri).filter(|u| !u.is_empty()))?;
+    Ok(Box::new(LocalRegistry::open(root)?))
 }
 
 /// Opens the registry named by `MLFLOW_REGISTRY_URI`, else `MLFLOW_TRACKING_URI`, else
 /// `./mlruns` (the order the MLflow client uses).
 pub fn registry_from_env() -> Result<Box<dyn Registry>> {
-    let uri = std::env::var("MLFLOW_REGISTRY_URI")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok());
-    registry_from_uri(uri.as_deref())
+    let var = |k: &str| std::env::var(k).ok().filter(|u| !u.trim().is_empty());
+    let uri = var("MLFLOW_REGISTRY_URI")
+        .or_else(|| var("MLFLOW_TRACKING_URI"))
+        .unwrap_or_default();
+    registry_from_uri(&uri)
 }
 
 #[cfg(test)]

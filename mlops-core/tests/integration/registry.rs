@@ -565,6 +565,27 @@ fn local_writer_killed_at_random_points_leaves_whole_versions() {
 }
 
 #[test]
+fn registry_from_uri_opens_the_local_layout() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("store");
+    let reg = mlops_core::registry_from_uri(&format!("file://{}", root.display())).unwrap();
+    assert_eq!(reg.location(), format!("file://{}", root.display()));
+    reg.create_model("via-uri", None, &no_tags()).unwrap();
+    assert!(root.join("models/via-uri/meta.yaml").is_file());
+    let again = mlops_core::registry_from_uri(root.to_str().unwrap()).unwrap();
+    assert_eq!(again.get_model("via-uri").unwrap().name, "via-uri");
+    for bad in ["sqlite:///x.db", "databricks://p", "file://otherhost/x"] {
+        assert!(
+            matches!(
+                mlops_core::registry_from_uri(bad),
+                Err(Error::InvalidArgument(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn local_interop_with_python_client() {
     let Some(py) = python() else {
         return;

@@ -102,7 +102,7 @@ fn run_to(cmd: Cmd, o: &mut dyn Write) -> CmdResult {
         cmd,
     } = cmd;
     let reg: Box<dyn Registry> = match tracking_uri.as_deref() {
-        Some(u) => registry_from_uri(Some(u))?,
+        Some(u) => registry_from_uri(u)?,
         None => registry_from_env()?,
     };
     match cmd {
