@@ -7,3 +7,4 @@
 mod audit;
 mod child;
 mod store;
+mod tracking;
