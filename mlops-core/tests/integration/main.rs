@@ -6,5 +6,6 @@
 
 mod audit;
 mod child;
+mod mlflow_server;
 mod store;
 mod tracking;
