@@ -20,13 +20,7 @@ use crate::tracking::{
 
 /// The shared server's URI; panics when it is configured but does not answer.
 fn server() -> Option<String> {
-    let uri = std::env::var("MLOPS_TEST_MLFLOW_URI")
-        .ok()
-        .filter(|s| !s.is_empty())?;
-    let h = MlflowHttp::new(&uri).unwrap();
-    h.get("experiments/get", &[("experiment_id", "0")])
-        .unwrap_or_else(|e| panic!("MLOPS_TEST_MLFLOW_URI={uri} does not answer: {e}"));
-    Some(uri)
+    crate::harness::mlflow_uri()
 }
 
 #[test]
