@@ -13,7 +13,10 @@ use mlops_core::tracking::{Run, RunOptions, tracker_from_uri};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let uri = args.next().ok_or("usage: bench_tracking URI POINTS")?;
-    let points: i64 = args.next().ok_or("usage: bench_tracking URI POINTS")?.parse()?;
+    let points: i64 = args
+        .next()
+        .ok_or("usage: bench_tracking URI POINTS")?
+        .parse()?;
     let tracker = tracker_from_uri(&uri)?;
     let exp = tracker.get_or_create_experiment("bench-tracking")?;
     let run = Run::start(tracker.clone(), &exp, RunOptions::named("rust-bench"))?;
