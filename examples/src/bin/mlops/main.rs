@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod models;
+mod store;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
@@ -30,6 +31,8 @@ enum Command {
     Audit(audit::Cmd),
     #[command(flatten)]
     Models(models::Cmd),
+    #[command(flatten)]
+    Store(store::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Audit(c) => audit::run(c),
         Command::Models(c) => models::run(c),
+        Command::Store(c) => store::run(c),
     };
     match result {
         Ok(code) => code,
