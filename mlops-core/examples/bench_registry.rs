@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use mlops_core::registry::VersionQuery;
-use mlops_core::{AliasChange, Digest, NewVersion, Registry, registry_from_uri};
+use mlops_core::{AliasChange, Digest, NewVersion, registry_from_uri};
 
 fn stats(mut ms: Vec<f64>) -> serde_json::Value {
     ms.sort_by(f64::total_cmp);
