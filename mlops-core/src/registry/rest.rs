@@ -20,8 +20,8 @@
 //! never rewrites an earlier record (append-only without a read-modify-write race). The
 //! key sorts by time; the random suffix keeps two movers in the same millisecond apart.
 //!
-//! Limits: MLflow caps a tag key at 250 characters (so aliases up to 218 characters get
-//! a history) and a value at 100,000 (a move is far below). Tags are returned with every
+//! Limits: MLflow caps a tag key at 250 characters, so this backend refuses aliases
+//! longer than [`MAX_ALIAS_LEN`] (207) whose moves could not be recorded and a value at 100,000 (a move is far below). Tags are returned with every
 //! `registered-models/get`, so each move adds ~250 bytes to that answer: 10,000 moves of
 //! one model make it ~2.5 MB. MLflow has no compare-and-set: two processes moving the
 //! same alias at the same moment both succeed, the later one wins on the server, and
@@ -49,6 +49,9 @@ use super::{
 
 /// Prefix of the registered-model tags holding the alias history.
 pub const HISTORY_TAG_PREFIX: &str = "mlops.alias_history.";
+
+/// The longest alias whose history tag key fits MLflow's 250-character limit.
+pub const MAX_ALIAS_LEN: usize = 250 - HISTORY_TAG_PREFIX.len() - ".0000000000000.00000000".len();
 
 /// A registry on an MLflow tracking server. See the module docs for the history tags.
 #[derive(Debug, Clone)]
@@ -272,6 +275,12 @@ impl MlflowRegistry {
         kind: AliasMoveKind,
         change: &AliasChange,
     ) -> Result<AliasMove> {
+        if alias.len() > MAX_ALIAS_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "alias {alias:?}: longer than {MAX_ALIAS_LEN} characters, its moves could not \
+                 be recorded in a registered-model tag"
+            )));
+        }
         let from = self.current_alias(name, alias)?;
         match to {
             Some(v) => {
@@ -759,5 +768,20 @@ impl Registry for MlflowRegistry {
         }
         let package = verify_package(&self.store, &version)?;
         Ok(LoadedModel { version, package })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keys_fit_mlflow_limits() {
+        let alias = "a".repeat(MAX_ALIAS_LEN);
+        assert_eq!(MAX_ALIAS_LEN, 207);
+        assert_eq!(history_key(&alias, now_ms()).len(), 250);
+        assert!(history_key("champion", 5) < history_key("champion", 10));
+        assert_eq!(literal("it's").unwrap(), "\"it's\"");
+        assert!(literal("'\"").is_err());
     }
 }
