@@ -40,8 +40,12 @@ pub struct RunOptions {
     pub tags: Vec<RunTag>,
     /// Parent run (nested runs).
     pub parent_run_id: Option<String>,
-    /// Points buffered before a batch is sent (default 1000, MLflow's batch limit).
+    /// Points buffered before they are sent (default 4000). A flush is split into
+    /// MLflow-sized log-batch requests (at most 1000 metrics each).
     pub batch_size: usize,
+    /// Log-batch requests of one flush sent at once to a server (default 4): the
+    /// server parses and stores while the next request is on the wire.
+    pub parallel_requests: usize,
     /// Longest time a point waits in the buffer (default 5 s), checked on each log call.
     pub flush_interval: Duration,
     /// Where to spool batches while the server is unreachable. Default: the system
@@ -58,7 +62,8 @@ impl Default for RunOptions {
             run_name: None,
             tags: Vec::new(),
             parent_run_id: None,
-            batch_size: 1000,
+            batch_size: 4000,
+            parallel_requests: 4,
             flush_interval: Duration::from_secs(5),
             spool_dir: None,
             spool_max_bytes: 256 << 20,
@@ -372,6 +377,17 @@ impl Run {
                     if empty {
                         return Ok(());
                     }
+                    if params.is_empty() && tags.is_empty() {
+                        match self.send_parallel(metrics) {
+                            Ok(None) => return Ok(()),
+                            Ok(Some(unsent)) => {
+                                tracing::warn!(run = %self.info.run_id, "server unreachable: spooling");
+                                st.down_until = Some(Instant::now() + Duration::from_secs(1));
+                                return self.spool_batch(spool, &unsent, &[], &[]);
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                     match self
                         .tracker
                         .log_batch(&self.info.run_id, metrics, params, tags)
@@ -393,11 +409,63 @@ impl Run {
         if empty {
             return Ok(());
         }
+        self.spool_batch(spool, metrics, params, tags)
+    }
+
+    /// Sends metrics in MLflow-sized chunks over up to `parallel_requests` requests at
+    /// once. Returns the points of the chunks that failed transiently (to spool), or
+    /// the first non-transient error.
+    fn send_parallel(&self, metrics: &[Metric]) -> Result<Option<Vec<Metric>>> {
+        let chunks: Vec<&[Metric]> = metrics.chunks(super::MAX_METRICS_PER_BATCH).collect();
+        let width = self.opts.parallel_requests.max(1);
+        let mut unsent = Vec::new();
+        for group in chunks.chunks(width) {
+            let results: Vec<Result<()>> = if group.len() == 1 {
+                vec![
+                    self.tracker
+                        .log_batch(&self.info.run_id, group[0], &[], &[]),
+                ]
+            } else {
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = group
+                        .iter()
+                        .map(|c| {
+                            s.spawn(move || self.tracker.log_batch(&self.info.run_id, c, &[], &[]))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(Error::InvalidArgument("log-batch sender panicked".into()))
+                            })
+                        })
+                        .collect()
+                })
+            };
+            for (chunk, r) in group.iter().zip(results) {
+                match r {
+                    Ok(()) => {}
+                    Err(e) if transient(&e) => unsent.extend_from_slice(chunk),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok((!unsent.is_empty()).then_some(unsent))
+    }
+
+    fn spool_batch(
+        &self,
+        spool: &std::path::Path,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[RunTag],
+    ) -> Result<()> {
         let line = batch_line(metrics, params, tags);
         let size = fs::metadata(spool).map(|m| m.len()).unwrap_or(0);
         if size + line.len() as u64 > self.opts.spool_max_bytes {
             return Err(Error::SpoolFull {
-                path: spool.clone(),
+                path: spool.to_path_buf(),
                 bytes: size,
             });
         }

@@ -419,3 +419,72 @@ fn basic_auth_server() {
         }
     }
 }
+
+/// With the server unreachable, points go to the spool; a full spool refuses new points
+/// with `SpoolFull` (nothing dropped silently), and what was spooled stays on disk.
+#[test]
+fn full_spool_is_an_error_not_a_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = MlflowHttp::new(&format!("http://127.0.0.1:{}", free_port()))
+        .unwrap()
+        .with_retry(RetryPolicy::none());
+    let t: Arc<dyn Tracker> = Arc::new(RestTracker::new(http));
+    let info = mlops_core::RunInfo {
+        run_id: "0123456789abcdef0123456789abcdef".into(),
+        experiment_id: "1".into(),
+        run_name: "offline".into(),
+        user_id: "u".into(),
+        status: mlops_core::RunStatus::Running,
+        start_time: Some(1),
+        end_time: None,
+        artifact_uri: String::new(),
+        lifecycle_stage: "active".into(),
+    };
+    let run = Run::attach(
+        t,
+        info,
+        RunOptions {
+            batch_size: 10,
+            spool_dir: Some(dir.path().to_path_buf()),
+            spool_max_bytes: 2_000,
+            ..RunOptions::default()
+        },
+    );
+    let mut accepted = 0;
+    let mut refused = None;
+    for i in 0..1_000 {
+        match run.log_metric_at("m", i as f64, i, 1_700_000_000_000 + i) {
+            Ok(()) => accepted += 1,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(refused, Some(Error::SpoolFull { .. })),
+        "{refused:?}"
+    );
+    let spool = std::fs::read_to_string(run.spool_path().unwrap()).unwrap();
+    let spooled: usize = spool
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["m"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    // Every accepted point is in the spool or still buffered (the last partial batch).
+    assert!(
+        spooled <= accepted && accepted - spooled < 10 + 10,
+        "{spooled} of {accepted}"
+    );
+    // Ending cannot succeed while the server is away; the spool is kept.
+    assert!(run.end().is_err());
+    assert!(
+        dir.path()
+            .join("0123456789abcdef0123456789abcdef.jsonl")
+            .exists()
+    );
+}
