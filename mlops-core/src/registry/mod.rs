@@ -35,6 +35,23 @@
 //! Moves made by other clients (the MLflow UI, the Python client) bypass the history;
 //! the next recorded move still reads the true `from` version, so such a gap shows.
 //!
+//! ## Usage
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use mlops_core::{AliasChange, LocalRegistry, NewVersion, Registry};
+//! # let dir = tempfile::tempdir().unwrap();
+//! let reg = LocalRegistry::open(dir.path().join("mlruns"))?;
+//! reg.create_model("fraud", Some("card fraud scorer"), &BTreeMap::new())?;
+//! let package = reg.artifact_store().put_bytes(b"model bytes")?;
+//! let v = reg.create_version("fraud", &NewVersion::new(package, "file:///models/fraud"))?;
+//! reg.set_alias("fraud", "champion", v.version, &AliasChange::new("passed the gate"))?;
+//! let loaded = reg.load(&"models:/fraud@champion".parse()?)?; // digest verified
+//! assert_eq!((loaded.version.version, loaded.package), (1, package));
+//! assert_eq!(reg.alias_at("fraud", "champion", mlops_core::now_ms())?, Some(1));
+//! # Ok::<(), mlops_core::Error>(())
+//! ```
+//!
 //! ## Stages
 //!
 //! MLflow's stages (`Staging`, `Production`, ...) are deprecated there since 2.9. They
