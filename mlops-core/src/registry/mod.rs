@@ -21,7 +21,7 @@
 //! of the datasets it was trained on as [`TAG_DATASETS`]. [`Registry::load`] resolves
 //! `models:/NAME/VERSION` or `models:/NAME@ALIAS` to that digest and verifies the
 //! package's bytes against it, so a tampered package is refused
-//! ([`Error::PackageTampered`](crate::Error::PackageTampered)).
+//! ([`Error::PackageTampered`]).
 //!
 //! ## Alias history
 //!
