@@ -5,7 +5,9 @@
 //! the call (which is also what makes a re-sent batch idempotent: the server drops
 //! exact duplicates) and sent as log-batch requests when the buffer holds
 //! `batch_size` points, when `flush_interval` has passed, on [`Run::flush`], on
-//! [`Run::end`], and on drop.
+//! [`Run::end`], and on drop. To a server, one flush goes out as up to
+//! `parallel_requests` log-batch requests of 1000 points at once: the server's
+//! per-batch work dominates, and a second request in flight keeps it busy.
 //!
 //! When the server cannot be reached (connection errors, timeouts, 5xx/429 after the
 //! HTTP layer's retries), batches go to an on-disk spool (`<spool_dir>/<run_id>.jsonl`,
