@@ -67,10 +67,12 @@ use crate::{ArtifactStore, AuditLog, Digest, Error, ModelUri, ModelVersionRef, R
 mod history;
 mod local;
 mod rest;
+mod sync;
 
 pub use history::{AliasMove, AliasMoveKind};
 pub use local::LocalRegistry;
 pub use rest::MlflowRegistry;
+pub use sync::{ModelSyncReport, TAG_SYNC_SOURCE_RUN, sync_models};
 
 /// Version tag holding the digest of the version's package in the [`ArtifactStore`].
 pub const TAG_PACKAGE_DIGEST: &str = "mlops.package_digest";
@@ -263,6 +265,15 @@ impl NewVersion {
         }
         tags
     }
+}
+
+/// Where [`Registry::import_package`] put a package: what to register the version with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedPackage {
+    /// The version's `source`.
+    pub source: String,
+    /// The version's run.
+    pub run_id: Option<RunId>,
 }
 
 /// A search over registered models.
@@ -459,6 +470,28 @@ pub trait Registry: Send + Sync + fmt::Debug {
     /// Moves `alias` back to the version it pointed at before its last recorded move
     /// (rollbacks themselves are undone in turn: two rollbacks go back two moves).
     fn rollback_alias(&self, name: &str, alias: &str, change: &AliasChange) -> Result<AliasMove>;
+
+    /// Makes `package`, a verified package in another registry's store `from`, available
+    /// to this registry's [`Registry::create_version`], and says which `source` and run
+    /// to register it with (`source` is the one it had where it came from, `run_id` the
+    /// run it is meant to be registered with here). The default copies the objects into
+    /// [`Registry::artifact_store`] and keeps both; the MLflow backend also uploads the
+    /// files to the server's artifact store and returns their `mlflow-artifacts:` URI
+    /// (and a carrier run when `run_id` is `None`, as the server requires one), so other
+    /// clients can load the version too.
+    fn import_package(
+        &self,
+        from: &ArtifactStore,
+        package: &Digest,
+        source: &str,
+        run_id: Option<&RunId>,
+    ) -> Result<ImportedPackage> {
+        sync::copy_package(from, self.artifact_store(), package)?;
+        Ok(ImportedPackage {
+            source: source.to_string(),
+            run_id: run_id.cloned(),
+        })
+    }
 
     /// The version `alias` pointed at at `time_ms` (ms since the Unix epoch) according
     /// to the recorded history; `None` when it was not set then.

@@ -39,12 +39,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::mlflow_http::{ErrorCode, Idempotency, MlflowHttp};
-use crate::{ArtifactStore, AuditLog, Error, ModelUri, Result, RunId, now_ms};
+use crate::{ArtifactStore, AuditLog, Digest, Error, ModelUri, Result, RunId, now_ms};
 
 use super::history::{self, AliasMove, AliasMoveKind};
 use super::{
-    AliasChange, LoadedModel, ModelQuery, ModelVersion, NewVersion, Page, RegisteredModel,
-    Registry, VersionQuery, VersionStatus, check_alias, check_model_name, verify_package,
+    AliasChange, ImportedPackage, LoadedModel, ModelQuery, ModelVersion, NewVersion, Page,
+    RegisteredModel, Registry, VersionQuery, VersionStatus, check_alias, check_model_name,
+    verify_package,
 };
 
 /// Prefix of the registered-model tags holding the alias history.
@@ -364,9 +365,46 @@ impl MlflowRegistry {
         Ok(())
     }
 
+    /// Creates a finished run in experiment `0` to hold a package that has no run.
+    fn carrier_run(&self, package: &Digest) -> Result<RunId> {
+        let hex = package.to_string();
+        let now = now_ms();
+        let r = self.http.post(
+            "runs/create",
+            &json!({
+                "experiment_id": "0",
+                "run_name": format!("mlops-package-{}", &hex[..hex.len().min(12)]),
+                "start_time": now,
+                "tags": [{"key": super::TAG_PACKAGE_DIGEST, "value": hex}],
+            }),
+            Idempotency::NotIdempotent,
+        )?;
+        let id = r
+            .pointer("/run/info/run_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad_answer("runs/create without run_id"))?
+            .to_string();
+        self.http.post(
+            "runs/update",
+            &json!({"run_id": id, "status": "FINISHED", "end_time": now}),
+            Idempotency::Idempotent,
+        )?;
+        Ok(RunId(id))
+    }
+
     /// The `mlflow-artifacts` path of a version's source.
     fn artifact_path(&self, version: &ModelVersion) -> Result<String> {
-        let src = &version.source;
+        self.artifact_path_of(&version.source).map_err(|e| match e {
+            Error::InvalidArgument(m) => Error::InvalidArgument(format!(
+                "models:/{}/{}: {m}; cannot download it",
+                version.name, version.version
+            )),
+            other => other,
+        })
+    }
+
+    /// The `mlflow-artifacts` path of a source URI (`mlflow-artifacts:` or `runs:/`).
+    fn artifact_path_of(&self, src: &str) -> Result<String> {
         if let Some(p) = src.strip_prefix("mlflow-artifacts:") {
             let p = p.trim_start_matches('/');
             // `mlflow-artifacts://host:port/path` names the server explicitly.
@@ -397,8 +435,7 @@ impl MlflowRegistry {
                 .to_string());
         }
         Err(Error::InvalidArgument(format!(
-            "models:/{}/{}: source {src:?} is not on the MLflow server; cannot download it",
-            version.name, version.version
+            "source {src:?} is not on the MLflow server"
         )))
     }
 }
@@ -750,6 +787,54 @@ impl Registry for MlflowRegistry {
         let moves = self.alias_history(name, alias)?;
         let target = history::rollback_target(name, alias, &moves)?;
         self.move_alias(name, alias, Some(target), AliasMoveKind::Rollback, change)
+    }
+
+    /// Copies the package into the local cache and uploads its files to the server's
+    /// artifact store (a directory package as its files, an object as one file), where
+    /// [`Registry::load`] of any client finds them, under
+    /// `<run artifact_uri>/mlops-packages/<digest>`. MLflow requires an
+    /// `mlflow-artifacts:` source to lie inside the artifacts of the version's run, so
+    /// without `run_id` a carrier run is created for the package (experiment `0`,
+    /// named `mlops-package-<digest prefix>`, status `FINISHED`) and the version is
+    /// registered with it. PUTs are idempotent: importing the same package into the same
+    /// run twice rewrites the same files.
+    fn import_package(
+        &self,
+        from: &ArtifactStore,
+        package: &Digest,
+        _source: &str,
+        run_id: Option<&RunId>,
+    ) -> Result<ImportedPackage> {
+        let manifest = super::sync::copy_package(from, &self.store, package)?;
+        let run = match run_id {
+            Some(r) => r.clone(),
+            None => self.carrier_run(package)?,
+        };
+        let base = format!(
+            "{}/mlops-packages/{package}",
+            self.artifact_path_of(&format!("runs:/{}", run.as_str()))?
+        );
+        let put = |path: &str, digest: &Digest| {
+            self.http.artifact_put(path, || {
+                let len = std::fs::metadata(self.store.object_path(digest))
+                    .map_err(|e| Error::io(self.store.object_path(digest), e))?
+                    .len();
+                let r = self.store.open(digest)?;
+                Ok((Box::new(r) as Box<dyn std::io::Read + Send>, len))
+            })
+        };
+        match manifest {
+            Some(m) => {
+                for (rel, entry) in &m.files {
+                    put(&format!("{base}/{rel}"), &entry.digest)?;
+                }
+            }
+            None => put(&base, package)?,
+        }
+        Ok(ImportedPackage {
+            source: format!("mlflow-artifacts:/{base}"),
+            run_id: Some(run),
+        })
     }
 
     fn load(&self, uri: &ModelUri) -> Result<LoadedModel> {

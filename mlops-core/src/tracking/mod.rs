@@ -42,7 +42,7 @@ pub use crate::mlflow_http::FileInfo;
 pub use local::{LocalTracker, sdk_state_dir};
 pub use rest::RestTracker;
 pub use run::{Run, RunOptions};
-pub use sync::{SyncOptions, SyncReport, sync};
+pub use sync::{SyncOptions, SyncReport, TAG_SYNC_SOURCE, sync};
 
 /// Longest key of a metric, param or tag.
 pub const MAX_KEY_LENGTH: usize = 250;

@@ -821,3 +821,149 @@ fn mlflow_interop_with_python_client() {
     );
     s.reg.delete_model(&name).unwrap();
 }
+
+/// Local -> MLflow server -> local: runs first, then a model with two versions and the
+/// alias `champion`; each leg run twice, the second copying nothing.
+#[test]
+fn sync_models_local_to_server_and_back() {
+    use mlops_core::registry::sync_models;
+    use mlops_core::tracking::{CreateRun, SyncOptions, sync};
+    use mlops_core::{LocalTracker, RunStatus, Tracker, tracker_from_uri};
+
+    let Some(u) = mlflow_uri() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mlruns");
+    let tracker = LocalTracker::open(&root).unwrap();
+    let exp_name = unique("sync-exp");
+    let exp = tracker.create_experiment(&exp_name, None, &[]).unwrap();
+    let run = tracker
+        .create_run(&CreateRun {
+            experiment_id: exp,
+            run_name: Some("train".into()),
+            start_time: None,
+            tags: Vec::new(),
+            parent_run_id: None,
+            user_id: None,
+        })
+        .unwrap();
+    tracker
+        .update_run(&run.run_id, RunStatus::Finished, Some(1), None)
+        .unwrap();
+    let local = LocalRegistry::open(&root).unwrap();
+    let name = unique("sync-model");
+    let model_tags = BTreeMap::from([("team".to_string(), "fraud".to_string())]);
+    local
+        .create_model(&name, Some("card fraud"), &model_tags)
+        .unwrap();
+    let (_d1, p1) = package(local.artifact_store(), 1);
+    let (_d2, p2) = package(local.artifact_store(), 2);
+    local
+        .create_version(
+            &name,
+            &NewVersion::new(p1, "file:///m/1").description("first"),
+        )
+        .unwrap();
+    let dataset = local.artifact_store().put_bytes(b"training data").unwrap();
+    local
+        .create_version(
+            &name,
+            &NewVersion::new(p2, "file:///m/2")
+                .run_id(RunId(run.run_id.clone()))
+                .dataset(dataset)
+                .tag("stage-note", "gated"),
+        )
+        .unwrap();
+    local
+        .set_alias(&name, "champion", 2, &change("best"))
+        .unwrap();
+
+    let opts = SyncOptions {
+        experiments: vec![exp_name.clone()],
+        ..SyncOptions::default()
+    };
+    let only = [name.clone()];
+    let remote_tracker = tracker_from_uri(&u).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let remote = MlflowRegistry::new(MlflowHttp::new(&u).unwrap(), state.path()).unwrap();
+    let r1 = sync(&tracker, remote_tracker.as_ref(), &opts).unwrap();
+    let m1 = sync_models(&local, &remote, &r1.run_map, &only).unwrap();
+    assert_eq!(
+        (m1.models_created, m1.versions_copied, m1.aliases_set),
+        (1, 2, 1)
+    );
+    let r2 = sync(&tracker, remote_tracker.as_ref(), &opts).unwrap();
+    let m2 = sync_models(&local, &remote, &r2.run_map, &only).unwrap();
+    assert_eq!(
+        (
+            m2.models_created,
+            m2.versions_copied,
+            m2.versions_skipped,
+            m2.aliases_set
+        ),
+        (0, 0, 2, 0)
+    );
+    assert_eq!(m2.version_map, m1.version_map);
+
+    // On the server: metadata, lineage rewritten, package loadable by a client with an
+    // empty cache (downloaded from the server and verified).
+    let m = remote.get_model(&name).unwrap();
+    assert_eq!(m.description.as_deref(), Some("card fraud"));
+    assert_eq!(m.tags.get("team").map(String::as_str), Some("fraud"));
+    let remote_run = &r1.run_map[&run.run_id];
+    let fresh_state = tempfile::tempdir().unwrap();
+    let fresh = MlflowRegistry::new(MlflowHttp::new(&u).unwrap(), fresh_state.path()).unwrap();
+    let champ = fresh
+        .load(&uri(&format!("models:/{name}@champion")))
+        .unwrap();
+    assert_eq!(champ.package, p2);
+    assert_eq!(champ.version.version, m1.version_map[&(name.clone(), 2)]);
+    assert_eq!(
+        champ.version.run_id.as_ref().map(RunId::as_str),
+        Some(remote_run.as_str())
+    );
+    assert_eq!(champ.version.dataset_digests().unwrap(), vec![dataset]);
+    assert_eq!(champ.version.tags["stage-note"], "gated");
+    let v1 = fresh
+        .load(&uri(&format!(
+            "models:/{name}/{}",
+            m1.version_map[&(name.clone(), 1)]
+        )))
+        .unwrap();
+    assert_eq!(v1.package, p1);
+    assert_eq!(v1.version.description.as_deref(), Some("first"));
+
+    // And back into a fresh local store, from a registry with an empty cache.
+    let back_root = dir.path().join("back");
+    let back_tracker = LocalTracker::open(&back_root).unwrap();
+    let back = LocalRegistry::open(&back_root).unwrap();
+    let r3 = sync(remote_tracker.as_ref(), &back_tracker, &opts).unwrap();
+    let m3 = sync_models(&fresh, &back, &r3.run_map, &only).unwrap();
+    assert_eq!(
+        (m3.models_created, m3.versions_copied, m3.aliases_set),
+        (1, 2, 1)
+    );
+    let r4 = sync(remote_tracker.as_ref(), &back_tracker, &opts).unwrap();
+    let m4 = sync_models(&fresh, &back, &r4.run_map, &only).unwrap();
+    assert_eq!(
+        (m4.versions_copied, m4.versions_skipped, m4.aliases_set),
+        (0, 2, 0)
+    );
+    let home = back
+        .load(&uri(&format!("models:/{name}@champion")))
+        .unwrap();
+    assert_eq!(home.package, p2);
+    assert_eq!(
+        home.version.run_id.as_ref().map(RunId::as_str),
+        Some(r3.run_map[remote_run].as_str())
+    );
+    assert_eq!(home.version.dataset_digests().unwrap(), vec![dataset]);
+    assert_eq!(
+        back.get_model(&name).unwrap().description.as_deref(),
+        Some("card fraud")
+    );
+    let b1 = back.load(&uri(&format!("models:/{name}/1"))).unwrap();
+    assert_eq!(
+        (b1.package, b1.version.description.as_deref()),
+        (p1, Some("first"))
+    );
+}

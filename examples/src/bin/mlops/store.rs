@@ -1,5 +1,5 @@
-//! `mlops sync --from URI --to URI` and `mlops runs list EXPERIMENT`: move runs between
-//! tracking stores and look at them.
+//! `mlops sync --from URI --to URI` and `mlops runs list EXPERIMENT`: move runs and
+//! registered models between stores and look at them.
 //!
 //! URIs are MLflow's: `file:./mlruns` or a bare path for the local store,
 //! `http(s)://host:port` for a server (credentials from `MLFLOW_TRACKING_USERNAME`/
@@ -9,6 +9,8 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use mlops_core::registry::sync_models;
+use mlops_core::registry_from_uri;
 use mlops_core::tracking::{SearchRuns, SyncOptions, sync, tracker_from_env, tracker_from_uri};
 
 use crate::CmdResult;
@@ -16,8 +18,9 @@ use crate::CmdResult;
 /// Tracking-store subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Copy experiments and runs (params, metric history, tags, artifacts) from one
-    /// tracking store to another; runs copied before are skipped.
+    /// Copy experiments and runs (params, metric history, tags, artifacts), then
+    /// registered models (versions with their verified packages, aliases) from one store
+    /// to another; runs and versions copied before are skipped.
     Sync {
         /// Source store URI.
         #[arg(long)]
@@ -31,6 +34,12 @@ pub enum Cmd {
         /// Do not copy artifacts.
         #[arg(long)]
         skip_artifacts: bool,
+        /// Only this registered model (repeatable); all models by default.
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Do not copy registered models.
+        #[arg(long)]
+        skip_models: bool,
     },
     /// Tracked runs.
     #[command(subcommand)]
@@ -70,6 +79,8 @@ pub fn run(cmd: Cmd) -> CmdResult {
             to,
             experiments,
             skip_artifacts,
+            models,
+            skip_models,
         } => {
             let src = tracker_from_uri(&from)?;
             let dst = tracker_from_uri(&to)?;
@@ -91,6 +102,22 @@ pub fn run(cmd: Cmd) -> CmdResult {
                 r.metric_points,
                 r.artifact_files
             );
+            if !skip_models {
+                let m = sync_models(
+                    registry_from_uri(&from)?.as_ref(),
+                    registry_from_uri(&to)?.as_ref(),
+                    &r.run_map,
+                    &models,
+                )?;
+                println!(
+                    "models: {} created, {} versions copied, {} already there, {} not copyable, {} aliases set",
+                    m.models_created,
+                    m.versions_copied,
+                    m.versions_skipped,
+                    m.versions_unsupported,
+                    m.aliases_set
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Runs(RunsCmd::List {
