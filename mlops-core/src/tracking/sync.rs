@@ -8,9 +8,9 @@
 //! start/end time, status, params, tags, the full history of every metric, artifacts,
 //! and nesting (`mlflow.parentRunId` is rewritten to the parent's new id).
 //!
-//! Registered models are not the tracker's: the registry backend syncs them with the
-//! run-id map this returns ([`SyncReport::run_map`]) to rewrite each version's
-//! `run_id`.
+//! Registered models are not the tracker's: [`crate::registry::sync_models`] copies
+//! them, with the run-id map this returns ([`SyncReport::run_map`]) to rewrite each
+//! version's `run_id`. `mlops sync` runs both.
 
 use std::collections::BTreeMap;
 
