@@ -68,31 +68,7 @@ pub struct LocalRegistry {
 pub(crate) fn root_from_uri(uri: Option<&str>) -> Result<PathBuf> {
     let path = match uri {
         None => PathBuf::from("mlruns"),
-        Some(u) => {
-            if let Some(rest) = u.strip_prefix("file:") {
-                let rest = rest
-                    .strip_prefix("//localhost")
-                    .or_else(|| rest.strip_prefix("//").filter(|r| r.starts_with('/')))
-                    .unwrap_or(rest);
-                if rest.starts_with("//") {
-                    return Err(Error::InvalidArgument(format!(
-                        "file URI {u:?} names a remote host; only local paths are supported"
-                    )));
-                }
-                PathBuf::from(percent_decode(rest))
-            } else if let Some((scheme, _)) = u.split_once(':')
-                && scheme.len() > 1
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-            {
-                return Err(Error::InvalidArgument(format!(
-                    "unsupported registry URI {u:?}: use a path, a file: URI or http(s)://"
-                )));
-            } else {
-                PathBuf::from(u)
-            }
-        }
+        Some(u) => crate::tracking::local_path_of_uri(u)?,
     };
     if path.is_absolute() {
         Ok(path)
@@ -100,29 +76,6 @@ pub(crate) fn root_from_uri(uri: Option<&str>) -> Result<PathBuf> {
         let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
         Ok(cwd.join(path))
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
-        {
-            out.push((h << 4) | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 fn read_dir_names(dir: &Path) -> Result<Vec<String>> {

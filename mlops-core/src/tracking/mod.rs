@@ -561,14 +561,21 @@ pub fn tracker_from_env() -> Result<Arc<dyn Tracker>> {
     }
 }
 
-/// The directory a `file:` URI or bare path names (`None`-free: errors for other schemes).
+/// The directory a `file:` URI or bare path names (`file:///abs`, `file://localhost/abs`,
+/// `file:rel`, percent-escapes decoded). Errors for an empty URI, a `file:` URI naming a
+/// remote host, and other schemes. The one local-URI parser of the crate: the registry's
+/// `registry_from_uri` goes through it too.
 pub fn local_path_of_uri(uri: &str) -> Result<PathBuf> {
-    if let Some(rest) = uri.strip_prefix("file://") {
-        // file:///abs/path or file://localhost/abs/path
-        let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-        return Ok(PathBuf::from(percent_decode(rest)));
-    }
     if let Some(rest) = uri.strip_prefix("file:") {
+        let rest = rest
+            .strip_prefix("//localhost")
+            .or_else(|| rest.strip_prefix("//").filter(|r| r.starts_with('/')))
+            .unwrap_or(rest);
+        if rest.starts_with("//") {
+            return Err(Error::InvalidArgument(format!(
+                "file URI {uri:?} names a remote host; only local paths are supported"
+            )));
+        }
         return Ok(PathBuf::from(percent_decode(rest)));
     }
     if uri.is_empty() {
@@ -581,30 +588,33 @@ pub fn local_path_of_uri(uri: &str) -> Result<PathBuf> {
             .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
     {
         return Err(Error::InvalidArgument(format!(
-            "tracking URI {uri:?}: scheme {scheme:?} is not supported (use file:, a path, http:// or https://)"
+            "URI {uri:?}: scheme {scheme:?} is not supported (use file:, a path, http:// or https://)"
         )));
     }
     Ok(PathBuf::from(uri))
 }
 
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
         {
-            out.push(v);
+            out.push((h << 4) | l);
             i += 3;
             continue;
         }
-        out.push(b[i]);
+        out.push(bytes[i]);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// The current time in ms since the epoch.
@@ -784,6 +794,12 @@ mod tests {
         );
         assert!(local_path_of_uri("sqlite:///x.db").is_err());
         assert!(local_path_of_uri("databricks://x").is_err());
+        assert!(local_path_of_uri("file://host/x").is_err());
+        assert!(local_path_of_uri("").is_err());
+        assert_eq!(
+            local_path_of_uri("file://localhost/tmp/x").unwrap(),
+            PathBuf::from("/tmp/x")
+        );
     }
 
     #[test]
