@@ -91,6 +91,9 @@ fn convert(y: Yaml, path: &Path) -> Result<Value> {
         Yaml::Null => Value::Null,
         Yaml::Boolean(b) => Value::Bool(b),
         Yaml::Integer(i) => Value::Int(i),
+        // PyYAML (YAML 1.1) takes only numbers with a '.' for floats and writes other
+        // strings such as `1e5` plain; YAML 1.2 would read those as floats.
+        Yaml::Real(s) if !s.contains('.') => Value::Str(s),
         Yaml::Real(s) => {
             let t = s.trim_start_matches('+');
             let f = match t {
@@ -345,6 +348,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_pyyaml_tracking_meta() {
+        let text = "artifact_location: file:///tmp/x/mlruns/0\ncreation_time: 1795979104552\n\
+                    experiment_id: '0'\nlifecycle_stage: active\nname: a very long experiment name that\n  PyYAML folded over two lines\n\
+                    tags: []\nrun_name: 'it''s'\nend_time: null\nx: \"a\\tb\\\n  c\"\ny: 1e5\n";
+        let m = parse_map(text, Path::new("meta.yaml")).unwrap();
+        assert_eq!(m["experiment_id"], Value::Str("0".into()));
+        assert_eq!(m["creation_time"], Value::Int(1795979104552));
+        assert_eq!(
+            m["name"].as_str().unwrap(),
+            "a very long experiment name that PyYAML folded over two lines"
+        );
+        assert_eq!(m["run_name"].as_str().unwrap(), "it's");
+        assert_eq!(m["end_time"], Value::Null);
+        assert_eq!(m["x"].as_str().unwrap(), "a\tbc");
+        assert_eq!(m["tags"], Value::List(Vec::new()));
+        assert_eq!(m["y"].as_str().unwrap(), "1e5");
+    }
+
+    #[test]
     fn round_trips_awkward_strings() {
         let awkward = [
             "yes",
@@ -382,6 +404,9 @@ mod tests {
             "runs:/abc/model",
             "=",
             "<<",
+            "1e5",
+            "it's\n\"x\"\t\\",
+            "héllo wörld",
         ];
         let mut m = Map::new();
         for (i, s) in awkward.iter().enumerate() {

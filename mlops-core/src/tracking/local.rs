@@ -35,7 +35,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::yaml::{self, Value};
 use super::{
     CreateRun, Experiment, FileInfo, Metric, Param, RunData, RunInfo, RunPage, RunRecord,
     RunStatus, RunTag, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_USER, Tracker, ViewType,
@@ -43,6 +42,7 @@ use super::{
 };
 use crate::fs::{FileLock, safe_relative_path, write_atomic, write_atomic_with};
 use crate::mlflow_http::ErrorCode;
+use crate::yaml::{self, Map, Value};
 use crate::{Error, Result};
 
 const TRASH: &str = ".trash";
@@ -159,20 +159,26 @@ impl LocalTracker {
     }
 
     fn write_experiment_meta(&self, e: &Experiment, dir: &Path) -> Result<()> {
-        let mut m = BTreeMap::new();
-        m.insert("artifact_location", Value::Str(e.artifact_location.clone()));
+        let mut m = Map::new();
         m.insert(
-            "creation_time",
+            "artifact_location".into(),
+            Value::Str(e.artifact_location.clone()),
+        );
+        m.insert(
+            "creation_time".into(),
             e.creation_time.map(Value::Int).unwrap_or(Value::Null),
         );
-        m.insert("experiment_id", Value::Str(e.experiment_id.clone()));
+        m.insert("experiment_id".into(), Value::Str(e.experiment_id.clone()));
         m.insert(
-            "last_update_time",
+            "last_update_time".into(),
             e.last_update_time.map(Value::Int).unwrap_or(Value::Null),
         );
-        m.insert("lifecycle_stage", Value::Str(e.lifecycle_stage.clone()));
-        m.insert("name", Value::Str(e.name.clone()));
-        write_atomic(&dir.join(META), yaml::write(&m).as_bytes())
+        m.insert(
+            "lifecycle_stage".into(),
+            Value::Str(e.lifecycle_stage.clone()),
+        );
+        m.insert("name".into(), Value::Str(e.name.clone()));
+        write_atomic(&dir.join(META), yaml::to_yaml(&m).as_bytes())
     }
 
     fn experiment_dir(&self, id: &str) -> Option<PathBuf> {
@@ -190,11 +196,8 @@ impl LocalTracker {
     fn read_experiment(&self, dir: &Path) -> Result<Experiment> {
         let p = dir.join(META);
         let text = fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-        let m = yaml::read(&text).map_err(|problem| Error::Malformed {
-            path: p.clone(),
-            problem,
-        })?;
-        let s = |k: &str| m.get(k).and_then(|v| v.as_string());
+        let m = yaml::parse_map(&text, &p)?;
+        let s = |k: &str| m.get(k).and_then(|v| v.to_opt_string());
         let experiment_id = s("experiment_id").ok_or_else(|| Error::Malformed {
             path: p.clone(),
             problem: "no experiment_id".into(),
@@ -205,8 +208,8 @@ impl LocalTracker {
             name: s("name").unwrap_or_default(),
             artifact_location: s("artifact_location").unwrap_or_default(),
             lifecycle_stage: s("lifecycle_stage").unwrap_or_else(|| "active".into()),
-            creation_time: m.get("creation_time").and_then(|v| v.as_int()),
-            last_update_time: m.get("last_update_time").and_then(|v| v.as_int()),
+            creation_time: m.get("creation_time").and_then(|v| v.as_i64()),
+            last_update_time: m.get("last_update_time").and_then(|v| v.as_i64()),
             tags,
         })
     }
@@ -267,14 +270,11 @@ impl LocalTracker {
         ))
     }
 
-    fn read_run_meta(&self, dir: &Path) -> Result<(RunInfo, BTreeMap<String, Value>)> {
+    fn read_run_meta(&self, dir: &Path) -> Result<(RunInfo, Map)> {
         let p = dir.join(META);
         let text = fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-        let m = yaml::read(&text).map_err(|problem| Error::Malformed {
-            path: p.clone(),
-            problem,
-        })?;
-        let s = |k: &str| m.get(k).and_then(|v| v.as_string());
+        let m = yaml::parse_map(&text, &p)?;
+        let s = |k: &str| m.get(k).and_then(|v| v.to_opt_string());
         let run_id = s("run_id")
             .or_else(|| s("run_uuid"))
             .ok_or_else(|| Error::Malformed {
@@ -296,8 +296,8 @@ impl LocalTracker {
             run_name: s("run_name").unwrap_or_default(),
             user_id: s("user_id").unwrap_or_default(),
             status,
-            start_time: m.get("start_time").and_then(|v| v.as_int()),
-            end_time: m.get("end_time").and_then(|v| v.as_int()),
+            start_time: m.get("start_time").and_then(|v| v.as_i64()),
+            end_time: m.get("end_time").and_then(|v| v.as_i64()),
             artifact_uri: s("artifact_uri").unwrap_or_default(),
             lifecycle_stage: s("lifecycle_stage").unwrap_or_else(|| "active".into()),
         };
@@ -305,31 +305,37 @@ impl LocalTracker {
     }
 
     fn write_run_meta(&self, dir: &Path, info: &RunInfo, deleted_time: Option<i64>) -> Result<()> {
-        let mut m = BTreeMap::new();
-        m.insert("artifact_uri", Value::Str(info.artifact_uri.clone()));
+        let mut m = Map::new();
+        m.insert("artifact_uri".into(), Value::Str(info.artifact_uri.clone()));
         if let Some(t) = deleted_time {
-            m.insert("deleted_time", Value::Int(t));
+            m.insert("deleted_time".into(), Value::Int(t));
         }
         m.insert(
-            "end_time",
+            "end_time".into(),
             info.end_time.map(Value::Int).unwrap_or(Value::Null),
         );
-        m.insert("entry_point_name", Value::Str(String::new()));
-        m.insert("experiment_id", Value::Str(info.experiment_id.clone()));
-        m.insert("lifecycle_stage", Value::Str(info.lifecycle_stage.clone()));
-        m.insert("run_id", Value::Str(info.run_id.clone()));
-        m.insert("run_name", Value::Str(info.run_name.clone()));
-        m.insert("source_name", Value::Str(String::new()));
-        m.insert("source_type", Value::Int(4));
-        m.insert("source_version", Value::Str(String::new()));
+        m.insert("entry_point_name".into(), Value::Str(String::new()));
         m.insert(
-            "start_time",
+            "experiment_id".into(),
+            Value::Str(info.experiment_id.clone()),
+        );
+        m.insert(
+            "lifecycle_stage".into(),
+            Value::Str(info.lifecycle_stage.clone()),
+        );
+        m.insert("run_id".into(), Value::Str(info.run_id.clone()));
+        m.insert("run_name".into(), Value::Str(info.run_name.clone()));
+        m.insert("source_name".into(), Value::Str(String::new()));
+        m.insert("source_type".into(), Value::Int(4));
+        m.insert("source_version".into(), Value::Str(String::new()));
+        m.insert(
+            "start_time".into(),
             info.start_time.map(Value::Int).unwrap_or(Value::Null),
         );
-        m.insert("status", Value::Int(info.status.as_int()));
-        m.insert("tags", Value::List);
-        m.insert("user_id", Value::Str(info.user_id.clone()));
-        write_atomic(&dir.join(META), yaml::write(&m).as_bytes())
+        m.insert("status".into(), Value::Int(info.status.as_int()));
+        m.insert("tags".into(), Value::List(Vec::new()));
+        m.insert("user_id".into(), Value::Str(info.user_id.clone()));
+        write_atomic(&dir.join(META), yaml::to_yaml(&m).as_bytes())
     }
 
     /// Read-modify-write of a run's meta under the run's lock.
@@ -341,7 +347,7 @@ impl LocalTracker {
         let dir = self.run_dir(run_id)?;
         let _lock = FileLock::acquire(&dir.join(".meta.lock"))?;
         let (mut info, m) = self.read_run_meta(&dir)?;
-        let mut deleted = m.get("deleted_time").and_then(|v| v.as_int());
+        let mut deleted = m.get("deleted_time").and_then(|v| v.as_i64());
         f(&mut info, &mut deleted);
         self.write_run_meta(&dir, &info, deleted)
     }

@@ -36,7 +36,6 @@ mod local;
 mod rest;
 mod run;
 mod sync;
-mod yaml;
 
 pub use crate::mlflow_http::FileInfo;
 pub use local::{LocalTracker, sdk_state_dir};
