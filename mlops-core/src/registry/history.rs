@@ -4,7 +4,39 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{AuditLog, Error, Result};
+
+/// Writes a recorded move of `name`'s alias to the audit log (action
+/// `registry.alias.<set|delete|rollback>`, subject `models:/NAME@ALIAS`, the move with
+/// the model and `registry` location as payload). Both backends call it after storing
+/// the move.
+pub(crate) fn audit_move(
+    audit: &AuditLog,
+    registry: &str,
+    name: &str,
+    m: &AliasMove,
+) -> Result<()> {
+    let action = match m.kind {
+        AliasMoveKind::Set => "registry.alias.set",
+        AliasMoveKind::Delete => "registry.alias.delete",
+        AliasMoveKind::Rollback => "registry.alias.rollback",
+    };
+    let mut payload = serde_json::to_value(m).map_err(|source| Error::Json {
+        context: "alias move".into(),
+        source,
+    })?;
+    if let Some(obj) = payload.as_object_mut() {
+        obj.insert("model".into(), name.into());
+        obj.insert("registry".into(), registry.into());
+    }
+    audit.append(
+        &m.actor,
+        action,
+        &format!("models:/{name}@{}", m.alias),
+        payload,
+    )?;
+    Ok(())
+}
 
 /// What kind of move an [`AliasMove`] was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -456,26 +456,7 @@ impl LocalRegistry {
         line.push(b'\n');
         f.write_all(&line).map_err(|e| Error::io(&path, e))?;
         f.sync_data().map_err(|e| Error::io(&path, e))?;
-        let action = match m.kind {
-            AliasMoveKind::Set => "registry.alias.set",
-            AliasMoveKind::Delete => "registry.alias.delete",
-            AliasMoveKind::Rollback => "registry.alias.rollback",
-        };
-        let mut payload = serde_json::to_value(m).map_err(|source| Error::Json {
-            context: "alias move".into(),
-            source,
-        })?;
-        if let Some(obj) = payload.as_object_mut() {
-            obj.insert("model".into(), name.into());
-            obj.insert("registry".into(), self.location().into());
-        }
-        self.audit.append(
-            &m.actor,
-            action,
-            &format!("models:/{name}@{}", m.alias),
-            payload,
-        )?;
-        Ok(())
+        history::audit_move(&self.audit, &self.location(), name, m)
     }
 
     /// Moves an alias (caller holds the lock): writes the alias file, the model's

@@ -246,26 +246,7 @@ impl MlflowRegistry {
             source,
         })?;
         self.set_model_tag(name, &history_key(&m.alias, m.time_ms), &value)?;
-        let action = match m.kind {
-            AliasMoveKind::Set => "registry.alias.set",
-            AliasMoveKind::Delete => "registry.alias.delete",
-            AliasMoveKind::Rollback => "registry.alias.rollback",
-        };
-        let mut payload = serde_json::to_value(m).map_err(|source| Error::Json {
-            context: "alias move".into(),
-            source,
-        })?;
-        if let Some(obj) = payload.as_object_mut() {
-            obj.insert("model".into(), name.into());
-            obj.insert("registry".into(), self.location().into());
-        }
-        self.audit.append(
-            &m.actor,
-            action,
-            &format!("models:/{name}@{}", m.alias),
-            payload,
-        )?;
-        Ok(())
+        history::audit_move(&self.audit, &self.location(), name, m)
     }
 
     fn move_alias(
