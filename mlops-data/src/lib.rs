@@ -16,6 +16,8 @@
 
 #![warn(missing_docs)]
 
+pub mod drift;
 mod error;
 
+pub use drift::{drift_report, ColumnDrift, ColumnType, DriftConfig, DriftReport, Method};
 pub use error::{Error, Result};
