@@ -17,5 +17,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod io;
 
 pub use error::{Error, Result};
+pub use io::{FileFormat, read_frame, scan_frame};
