@@ -18,6 +18,8 @@
 
 pub mod drift;
 mod error;
+mod io;
 
 pub use drift::{drift_report, ColumnDrift, ColumnType, DriftConfig, DriftReport, Method};
 pub use error::{Error, Result};
+pub use io::{FileFormat, read_frame, scan_frame};
