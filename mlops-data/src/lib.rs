@@ -20,6 +20,6 @@ pub mod drift;
 mod error;
 mod io;
 
-pub use drift::{drift_report, ColumnDrift, ColumnType, DriftConfig, DriftReport, Method};
+pub use drift::{ColumnDrift, ColumnType, DriftConfig, DriftReport, Method, drift_report};
 pub use error::{Error, Result};
 pub use io::{FileFormat, read_frame, scan_frame};

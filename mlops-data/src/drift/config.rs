@@ -8,7 +8,9 @@ use std::str::FromStr;
 use crate::Error;
 
 /// A drift method. Names (serde and [`FromStr`]) follow Evidently's registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum Method {
     /// Two-sample Kolmogorov–Smirnov p-value (`ks`).
@@ -115,7 +117,12 @@ impl Method {
     /// Evidently's default threshold for the method.
     pub fn default_threshold(self) -> f64 {
         match self {
-            Method::Ks | Method::ChiSquare | Method::Chi2Contingency | Method::Z | Method::TTest | Method::MannW => 0.05,
+            Method::Ks
+            | Method::ChiSquare
+            | Method::Chi2Contingency
+            | Method::Z
+            | Method::TTest
+            | Method::MannW => 0.05,
             _ => 0.1,
         }
     }
@@ -124,9 +131,12 @@ impl Method {
     pub fn decision(self) -> Decision {
         match self {
             Method::Ks | Method::CramerVonMises => Decision::PAtMost,
-            Method::ChiSquare | Method::Chi2Contingency | Method::Z | Method::TTest | Method::MannW | Method::Anderson => {
-                Decision::PBelow
-            }
+            Method::ChiSquare
+            | Method::Chi2Contingency
+            | Method::Z
+            | Method::TTest
+            | Method::MannW
+            | Method::Anderson => Decision::PBelow,
             Method::EnergyDistance => Decision::DistanceAbove,
             _ => Decision::DistanceAtLeast,
         }
@@ -179,7 +189,10 @@ impl FromStr for Method {
         };
         m.ok_or_else(|| {
             let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-            Error::InvalidArgument(format!("unknown drift method {s:?} (known: {})", names.join(", ")))
+            Error::InvalidArgument(format!(
+                "unknown drift method {s:?} (known: {})",
+                names.join(", ")
+            ))
         })
     }
 }
@@ -288,7 +301,9 @@ impl DriftConfig {
             ColumnType::Categorical => self.cat_threshold,
             _ => None,
         };
-        by_type.or(self.threshold).unwrap_or_else(|| method.default_threshold())
+        by_type
+            .or(self.threshold)
+            .unwrap_or_else(|| method.default_threshold())
     }
 }
 

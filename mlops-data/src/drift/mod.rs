@@ -20,7 +20,7 @@ mod render;
 mod report;
 pub mod stats;
 
-pub use config::{default_method, ColumnType, Decision, DriftConfig, Method};
+pub use config::{ColumnType, Decision, DriftConfig, Method, default_method};
 pub use kolmogorov::kolmogorov_sf;
-pub use report::{drift_report, infer_column_type, ColumnDrift, Distribution, DriftReport};
+pub use report::{ColumnDrift, Distribution, DriftReport, drift_report, infer_column_type};
 pub use stats::{Binned, TestResult};

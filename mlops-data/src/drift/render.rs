@@ -23,7 +23,17 @@ fn fmt_num(v: Option<f64>) -> String {
 impl DriftReport {
     /// A plain-text table for a terminal, one line per column and a verdict line.
     pub fn to_table(&self) -> String {
-        let header = ["column", "type", "method", "statistic", "p-value", "threshold", "drift", "n_ref", "n_cur"];
+        let header = [
+            "column",
+            "type",
+            "method",
+            "statistic",
+            "p-value",
+            "threshold",
+            "drift",
+            "n_ref",
+            "n_cur",
+        ];
         let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
         for c in &self.columns {
             let drift = match (&c.error, c.drifted) {
@@ -34,7 +44,9 @@ impl DriftReport {
             rows.push(vec![
                 c.column.clone(),
                 format!("{:?}", c.column_type).to_lowercase(),
-                c.method.map(|m| m.name().to_string()).unwrap_or_else(|| "-".into()),
+                c.method
+                    .map(|m| m.name().to_string())
+                    .unwrap_or_else(|| "-".into()),
                 fmt_num(c.statistic),
                 fmt_num(c.p_value),
                 fmt_num(c.threshold),
@@ -43,14 +55,21 @@ impl DriftReport {
                 c.n_current.to_string(),
             ]);
         }
-        let widths: Vec<usize> =
-            (0..header.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
         let mut out = String::new();
         for (k, r) in rows.iter().enumerate() {
             let line: Vec<String> = r
                 .iter()
                 .enumerate()
-                .map(|(i, cell)| if i >= 3 { format!("{cell:>w$}", w = widths[i]) } else { format!("{cell:<w$}", w = widths[i]) })
+                .map(|(i, cell)| {
+                    if i >= 3 {
+                        format!("{cell:>w$}", w = widths[i])
+                    } else {
+                        format!("{cell:<w$}", w = widths[i])
+                    }
+                })
                 .collect();
             out.push_str(line.join("  ").trim_end());
             out.push('\n');
@@ -71,14 +90,19 @@ impl DriftReport {
             self.n_tested,
             self.drift_share,
             self.drift_share_threshold,
-            if self.dataset_drift { "DATASET DRIFT" } else { "no dataset drift" }
+            if self.dataset_drift {
+                "DATASET DRIFT"
+            } else {
+                "no dataset drift"
+            }
         );
         out
     }
 
     /// The full report as pretty JSON.
     pub fn to_json(&self) -> crate::Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| crate::Error::InvalidArgument(format!("report to JSON: {e}")))
+        serde_json::to_string_pretty(self)
+            .map_err(|e| crate::Error::InvalidArgument(format!("report to JSON: {e}")))
     }
 
     /// A self-contained HTML page: summary table and one overlaid-distribution chart
@@ -98,7 +122,11 @@ impl DriftReport {
             self.n_tested,
             self.drift_share,
             self.drift_share_threshold,
-            if self.dataset_drift { "dataset drift" } else { "no dataset drift" }
+            if self.dataset_drift {
+                "dataset drift"
+            } else {
+                "no dataset drift"
+            }
         );
         h.push_str("<table id=\"summary\"><thead><tr><th>column</th><th>type</th><th>method</th><th>statistic</th><th>p-value</th><th>threshold</th><th>drift</th><th>n ref</th><th>n cur</th><th>dropped</th></tr></thead><tbody>");
         for c in &self.columns {
@@ -147,11 +175,17 @@ impl DriftReport {
 const STYLE: &str = "<style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:14px}th,td{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}th:nth-child(-n+3),td:nth-child(-n+3){text-align:left}.good{color:#1a7f37}.bad{color:#cf222e;font-weight:bold}.err{color:#9a6700}.charts{display:flex;flex-wrap:wrap;gap:16px;margin-top:12px}.col{border:1px solid #ddd;border-radius:6px;padding:8px}.col h2{font-size:15px;margin:0 0 6px}.legend{font-size:13px}.sw{display:inline-block;width:12px;height:12px;vertical-align:middle}.sw.ref{background:#1f77b4;opacity:.55}.sw.cur{background:#ff7f0e;opacity:.55}svg text{font-size:10px;fill:#555}</style>";
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn anchor(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 /// The overlaid distributions of one column as inline SVG (at most 40 bins shown:
@@ -163,12 +197,19 @@ fn chart(c: &ColumnDrift) -> String {
         esc(&c.column)
     );
     let Some(d) = &c.distribution else {
-        let _ = write!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">no data</text></svg>", w / 2.0, hgt / 2.0);
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">no data</text></svg>",
+            w / 2.0,
+            hgt / 2.0
+        );
         return s;
     };
     let (mut labels, mut r, mut cu): (Vec<String>, Vec<u64>, Vec<u64>) = match &d.edges {
         Some(e) => (
-            e.windows(2).map(|w| fmt_num(Some((w[0] + w[1]) / 2.0))).collect(),
+            e.windows(2)
+                .map(|w| fmt_num(Some((w[0] + w[1]) / 2.0)))
+                .collect(),
             d.reference.clone(),
             d.current.clone(),
         ),
@@ -221,14 +262,23 @@ fn chart(c: &ColumnDrift) -> String {
         }
     }
     // first, middle and last tick labels
-    let ticks: Vec<usize> = if labels.len() <= 3 { (0..labels.len()).collect() } else { vec![0, labels.len() / 2, labels.len() - 1] };
+    let ticks: Vec<usize> = if labels.len() <= 3 {
+        (0..labels.len()).collect()
+    } else {
+        vec![0, labels.len() / 2, labels.len() - 1]
+    };
     for i in ticks {
         let x = pad_l + (i as f64 + 0.5) * bw;
         let mut l = labels[i].clone();
         if l.chars().count() > 14 {
             l = l.chars().take(13).collect::<String>() + "…";
         }
-        let _ = write!(s, "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", hgt - 14.0, esc(&l));
+        let _ = write!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            hgt - 14.0,
+            esc(&l)
+        );
     }
     s.push_str("</svg>");
     s

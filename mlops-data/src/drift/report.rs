@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use polars::prelude::*;
 
-use super::config::{default_method, ColumnType, DriftConfig, Method};
+use super::config::{ColumnType, DriftConfig, Method, default_method};
 use super::stats::{self, TestResult};
 use crate::{Error, Result};
 
@@ -100,7 +100,11 @@ pub fn infer_column_type(series: &Series) -> ColumnType {
     } else if dt.is_string() {
         let non_null = series.len() - series.null_count();
         let unique = series.n_unique().unwrap_or(0) - usize::from(series.null_count() > 0);
-        if unique as f64 > non_null as f64 * 0.5 { ColumnType::Text } else { ColumnType::Categorical }
+        if unique as f64 > non_null as f64 * 0.5 {
+            ColumnType::Text
+        } else {
+            ColumnType::Categorical
+        }
     } else if dt.is_bool() || dt.is_categorical() || dt.is_enum() {
         ColumnType::Categorical
     } else if dt.is_temporal() {
@@ -112,8 +116,16 @@ pub fn infer_column_type(series: &Series) -> ColumnType {
 
 /// One column's data after dropping nulls and non-finite values.
 enum Prepared {
-    Numeric { reference: Vec<f64>, current: Vec<f64>, integer: bool },
-    Categorical { labels: Vec<String>, reference: Vec<u64>, current: Vec<u64> },
+    Numeric {
+        reference: Vec<f64>,
+        current: Vec<f64>,
+        integer: bool,
+    },
+    Categorical {
+        labels: Vec<String>,
+        reference: Vec<u64>,
+        current: Vec<u64>,
+    },
 }
 
 fn finite_sorted(s: &Series) -> Result<(Vec<f64>, usize)> {
@@ -143,14 +155,26 @@ fn label_counts(s: &Series) -> Result<(HashMap<String, u64>, usize)> {
     Ok((owned, s.len() - n))
 }
 
-fn prepare(reference: &Series, current: &Series, ty: ColumnType) -> Result<(Prepared, usize, usize)> {
+fn prepare(
+    reference: &Series,
+    current: &Series,
+    ty: ColumnType,
+) -> Result<(Prepared, usize, usize)> {
     let numeric_dtype = reference.dtype().is_primitive_numeric();
     if numeric_dtype && current.dtype().is_primitive_numeric() {
         let (r, dr) = finite_sorted(reference)?;
         let (c, dc) = finite_sorted(current)?;
         if ty == ColumnType::Numerical {
             let integer = reference.dtype().is_integer();
-            return Ok((Prepared::Numeric { reference: r, current: c, integer }, dr, dc));
+            return Ok((
+                Prepared::Numeric {
+                    reference: r,
+                    current: c,
+                    integer,
+                },
+                dr,
+                dc,
+            ));
         }
         // categorical with numeric values: categories in numeric order
         let (mut labels, mut rc, mut cc) = (vec![], vec![], vec![]);
@@ -173,7 +197,15 @@ fn prepare(reference: &Series, current: &Series, ty: ColumnType) -> Result<(Prep
             rc.push((i - i0) as u64);
             cc.push((j - j0) as u64);
         }
-        return Ok((Prepared::Categorical { labels, reference: rc, current: cc }, dr, dc));
+        return Ok((
+            Prepared::Categorical {
+                labels,
+                reference: rc,
+                current: cc,
+            },
+            dr,
+            dc,
+        ));
     }
     if ty == ColumnType::Numerical {
         return Err(Error::InvalidArgument(format!(
@@ -187,25 +219,52 @@ fn prepare(reference: &Series, current: &Series, ty: ColumnType) -> Result<(Prep
     let mut labels: Vec<String> = rm.keys().chain(cm.keys()).cloned().collect();
     labels.sort_unstable();
     labels.dedup();
-    let rc = labels.iter().map(|l| rm.get(l).copied().unwrap_or(0)).collect();
-    let cc = labels.iter().map(|l| cm.get(l).copied().unwrap_or(0)).collect();
-    Ok((Prepared::Categorical { labels, reference: rc, current: cc }, dr, dc))
+    let rc = labels
+        .iter()
+        .map(|l| rm.get(l).copied().unwrap_or(0))
+        .collect();
+    let cc = labels
+        .iter()
+        .map(|l| cm.get(l).copied().unwrap_or(0))
+        .collect();
+    Ok((
+        Prepared::Categorical {
+            labels,
+            reference: rc,
+            current: cc,
+        },
+        dr,
+        dc,
+    ))
 }
 
 fn format_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
 }
 
 fn numeric_distribution(a: &[f64], b: &[f64], integer: bool) -> Distribution {
     let binned = stats::bin_numeric_sorted(a, b, integer);
     let labels = binned.values.iter().map(|v| format_value(*v)).collect();
-    Distribution { edges: binned.edges, labels, reference: binned.reference, current: binned.current }
+    Distribution {
+        edges: binned.edges,
+        labels,
+        reference: binned.reference,
+        current: binned.current,
+    }
 }
 
 /// Computes one method on prepared data.
 fn run_method(method: Method, data: &Prepared, dist: &Distribution) -> Result<TestResult> {
     match data {
-        Prepared::Numeric { reference: a, current: b, integer } => match method {
+        Prepared::Numeric {
+            reference: a,
+            current: b,
+            integer,
+        } => match method {
             Method::Ks => Ok(stats::ks_sorted(a, b)),
             Method::Wasserstein => Ok(stats::wasserstein_sorted(a, b)),
             Method::EnergyDistance => Ok(stats::energy_distance_sorted(a, b)),
@@ -214,7 +273,9 @@ fn run_method(method: Method, data: &Prepared, dist: &Distribution) -> Result<Te
             Method::Anderson => stats::anderson_sorted(a, b),
             Method::CramerVonMises => {
                 if a.len() < 2 || b.len() < 2 {
-                    return Err(Error::InvalidArgument("cramer_von_mises needs two values per side".into()));
+                    return Err(Error::InvalidArgument(
+                        "cramer_von_mises needs two values per side".into(),
+                    ));
                 }
                 Ok(stats::cramer_von_mises_sorted(a, b))
             }
@@ -228,9 +289,13 @@ fn run_method(method: Method, data: &Prepared, dist: &Distribution) -> Result<Te
                 categorical(method, &cats.0, &cats.1)
             }
         },
-        Prepared::Categorical { reference, current, .. } => {
+        Prepared::Categorical {
+            reference, current, ..
+        } => {
             if !method.allows_categorical() {
-                return Err(Error::InvalidArgument(format!("method {method} does not apply to categorical columns")));
+                return Err(Error::InvalidArgument(format!(
+                    "method {method} does not apply to categorical columns"
+                )));
             }
             categorical(method, reference, current)
         }
@@ -247,7 +312,9 @@ fn categorical(method: Method, r: &[u64], c: &[u64]) -> Result<TestResult> {
         Method::Chi2Contingency => stats::chi2_contingency(r, c),
         Method::Z => stats::z_test(r, c),
         Method::Tvd => stats::tvd(r, c),
-        other => Err(Error::InvalidArgument(format!("method {other} does not apply to categorical columns"))),
+        other => Err(Error::InvalidArgument(format!(
+            "method {other} does not apply to categorical columns"
+        ))),
     }
 }
 
@@ -270,25 +337,53 @@ fn error_entry(column: &str, ty: ColumnType, msg: String) -> ColumnDrift {
     }
 }
 
-fn column_drift(name: &str, ty: ColumnType, reference: &Series, current: &Series, config: &DriftConfig) -> ColumnDrift {
+fn column_drift(
+    name: &str,
+    ty: ColumnType,
+    reference: &Series,
+    current: &Series,
+    config: &DriftConfig,
+) -> ColumnDrift {
     if !matches!(ty, ColumnType::Numerical | ColumnType::Categorical) {
-        return error_entry(name, ty, format!("{ty:?} columns are not tested for drift").to_lowercase());
+        return error_entry(
+            name,
+            ty,
+            format!("{ty:?} columns are not tested for drift").to_lowercase(),
+        );
     }
     let (data, dr, dc) = match prepare(reference, current, ty) {
         Ok(p) => p,
         Err(e) => return error_entry(name, ty, e.to_string()),
     };
     let (n_ref, n_cur, n_unique, dist) = match &data {
-        Prepared::Numeric { reference: a, current: b, integer } => {
+        Prepared::Numeric {
+            reference: a,
+            current: b,
+            integer,
+        } => {
             let mut u = 0usize;
             let mut prev = None;
             // pooled distinct count by merging
             let (mut i, mut j) = (0, 0);
             while i < a.len() || j < b.len() {
                 let v = match (a.get(i), b.get(j)) {
-                    (Some(x), Some(y)) => if x <= y { i += 1; *x } else { j += 1; *y },
-                    (Some(x), None) => { i += 1; *x }
-                    (None, Some(y)) => { j += 1; *y }
+                    (Some(x), Some(y)) => {
+                        if x <= y {
+                            i += 1;
+                            *x
+                        } else {
+                            j += 1;
+                            *y
+                        }
+                    }
+                    (Some(x), None) => {
+                        i += 1;
+                        *x
+                    }
+                    (None, Some(y)) => {
+                        j += 1;
+                        *y
+                    }
                     (None, None) => break,
                 };
                 if prev != Some(v) {
@@ -296,12 +391,30 @@ fn column_drift(name: &str, ty: ColumnType, reference: &Series, current: &Series
                     prev = Some(v);
                 }
             }
-            let dist = if a.is_empty() || b.is_empty() { None } else { Some(numeric_distribution(a, b, *integer)) };
+            let dist = if a.is_empty() || b.is_empty() {
+                None
+            } else {
+                Some(numeric_distribution(a, b, *integer))
+            };
             (a.len(), b.len(), u, dist)
         }
-        Prepared::Categorical { labels, reference: r, current: c } => {
-            let dist = Distribution { edges: None, labels: labels.clone(), reference: r.clone(), current: c.clone() };
-            (r.iter().sum::<u64>() as usize, c.iter().sum::<u64>() as usize, labels.len(), Some(dist))
+        Prepared::Categorical {
+            labels,
+            reference: r,
+            current: c,
+        } => {
+            let dist = Distribution {
+                edges: None,
+                labels: labels.clone(),
+                reference: r.clone(),
+                current: c.clone(),
+            };
+            (
+                r.iter().sum::<u64>() as usize,
+                c.iter().sum::<u64>() as usize,
+                labels.len(),
+                Some(dist),
+            )
         }
     };
     let mut entry = error_entry(name, ty, String::new());
@@ -320,7 +433,9 @@ fn column_drift(name: &str, ty: ColumnType, reference: &Series, current: &Series
         entry.error = Some("no data".into());
         return entry;
     };
-    let method = config.chosen_method(name, ty).unwrap_or_else(|| default_method(ty, n_ref, n_unique));
+    let method = config
+        .chosen_method(name, ty)
+        .unwrap_or_else(|| default_method(ty, n_ref, n_unique));
     let threshold = config.threshold_for(name, ty, method);
     entry.method = Some(method);
     entry.threshold = Some(threshold);
@@ -328,7 +443,11 @@ fn column_drift(name: &str, ty: ColumnType, reference: &Series, current: &Series
     entry.distribution = Some(dist);
     match result {
         Ok(r) => {
-            let score = if method.is_test() { r.p_value.unwrap_or(f64::NAN) } else { r.statistic };
+            let score = if method.is_test() {
+                r.p_value.unwrap_or(f64::NAN)
+            } else {
+                r.statistic
+            };
             entry.statistic = Some(r.statistic);
             entry.p_value = r.p_value;
             entry.score = Some(score);
@@ -345,20 +464,37 @@ fn column_drift(name: &str, ty: ColumnType, reference: &Series, current: &Series
 /// Errors only for what stops the whole report (a column listed in
 /// `config.columns` that the reference lacks); everything about a single column's
 /// data is reported in its entry.
-pub fn drift_report(reference: &DataFrame, current: &DataFrame, config: &DriftConfig) -> Result<DriftReport> {
+pub fn drift_report(
+    reference: &DataFrame,
+    current: &DataFrame,
+    config: &DriftConfig,
+) -> Result<DriftReport> {
     let names: Vec<String> = match &config.columns {
         Some(c) => c.clone(),
-        None => reference.get_column_names().iter().map(|s| s.to_string()).collect(),
+        None => reference
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     let mut jobs: Vec<(usize, String, ColumnType, Series, Option<Series>)> = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let r = reference
             .column(name)
-            .map_err(|_| Error::InvalidArgument(format!("column {name:?} is not in the reference data")))?
+            .map_err(|_| {
+                Error::InvalidArgument(format!("column {name:?} is not in the reference data"))
+            })?
             .as_materialized_series()
             .clone();
-        let ty = config.column_types.get(name).copied().unwrap_or_else(|| infer_column_type(&r));
-        let c = current.column(name).ok().map(|c| c.as_materialized_series().clone());
+        let ty = config
+            .column_types
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| infer_column_type(&r));
+        let c = current
+            .column(name)
+            .ok()
+            .map(|c| c.as_materialized_series().clone());
         jobs.push((i, name.clone(), ty, r, c));
     }
     let run = |job: &(usize, String, ColumnType, Series, Option<Series>)| -> ColumnDrift {
@@ -368,7 +504,11 @@ pub fn drift_report(reference: &DataFrame, current: &DataFrame, config: &DriftCo
             None => error_entry(name, *ty, "column is missing from the current data".into()),
         }
     };
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(jobs.len()).max(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(jobs.len())
+        .max(1);
     let mut results: Vec<Option<ColumnDrift>> = vec![None; jobs.len()];
     if threads <= 1 {
         for (k, job) in jobs.iter().enumerate() {
@@ -392,7 +532,9 @@ pub fn drift_report(reference: &DataFrame, current: &DataFrame, config: &DriftCo
                 });
             }
         });
-        let collected = collected.into_inner().map_err(|_| Error::InvalidArgument("a drift worker panicked".into()))?;
+        let collected = collected
+            .into_inner()
+            .map_err(|_| Error::InvalidArgument("a drift worker panicked".into()))?;
         for (k, out) in collected {
             results[k] = Some(out);
         }
@@ -408,8 +550,15 @@ pub fn drift_report(reference: &DataFrame, current: &DataFrame, config: &DriftCo
 /// Builds the dataset verdict from per-column entries.
 pub(crate) fn summarise(columns: Vec<ColumnDrift>, drift_share_threshold: f64) -> DriftReport {
     let n_tested = columns.iter().filter(|c| c.error.is_none()).count();
-    let n_drifted = columns.iter().filter(|c| c.error.is_none() && c.drifted).count();
-    let drift_share = if n_tested == 0 { 0.0 } else { n_drifted as f64 / n_tested as f64 };
+    let n_drifted = columns
+        .iter()
+        .filter(|c| c.error.is_none() && c.drifted)
+        .count();
+    let drift_share = if n_tested == 0 {
+        0.0
+    } else {
+        n_drifted as f64 / n_tested as f64
+    };
     DriftReport {
         columns,
         n_tested,

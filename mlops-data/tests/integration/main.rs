@@ -1,0 +1,3 @@
+//! The one integration-test binary of `mlops-data` (one module per area).
+
+mod drift;
