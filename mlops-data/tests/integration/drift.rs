@@ -268,3 +268,265 @@ fn kolmogorov_distribution_matches_scipy_kstwo() {
         failures.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------
+// Report
+
+fn normal_like(n: usize, shift: f64, seed: u64) -> Vec<f64> {
+    // deterministic, roughly normal values (sum of uniforms from an LCG)
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            let mut acc = 0.0;
+            for _ in 0..4 {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                acc += (s >> 11) as f64 / (1u64 << 53) as f64;
+            }
+            (acc - 2.0) * 1.7 + shift
+        })
+        .collect()
+}
+
+fn labels(n: usize, skew: usize, seed: u64) -> Vec<String> {
+    let v = normal_like(n, 0.0, seed);
+    v.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let k = if i % 10 < skew {
+                0
+            } else {
+                ((x.abs() * 3.0) as usize) % 4
+            };
+            format!("cat{k}")
+        })
+        .collect()
+}
+
+fn frames(n_ref: usize, n_cur: usize) -> (DataFrame, DataFrame) {
+    let reference = df!(
+        "num" => normal_like(n_ref, 0.0, 1),
+        "shifted" => normal_like(n_ref, 0.0, 2),
+        "cat" => labels(n_ref, 0, 3),
+        "few" => (0..n_ref as i64).map(|i| i % 3).collect::<Vec<_>>(),
+    )
+    .expect("frame");
+    let mut cur_num = normal_like(n_cur, 0.0, 11);
+    cur_num[0] = f64::NAN;
+    cur_num[1] = f64::INFINITY;
+    cur_num[2] = f64::NEG_INFINITY;
+    let current = df!(
+        "num" => cur_num,
+        "shifted" => normal_like(n_cur, 1.5, 12),
+        "cat" => labels(n_cur, 4, 13),
+        "few" => (0..n_cur as i64).map(|i| i % 3).collect::<Vec<_>>(),
+    )
+    .expect("frame");
+    (reference, current)
+}
+
+fn col<'a>(r: &'a drift::DriftReport, name: &str) -> &'a drift::ColumnDrift {
+    r.columns
+        .iter()
+        .find(|c| c.column == name)
+        .expect("column in report")
+}
+
+#[test]
+fn default_methods_follow_evidently_rule() {
+    let (reference, current) = frames(5000, 4000);
+    let r = drift::drift_report(&reference, &current, &DriftConfig::default()).expect("report");
+    assert_eq!(col(&r, "num").method, Some(Method::Wasserstein));
+    assert_eq!(col(&r, "cat").method, Some(Method::JensenShannon));
+    assert_eq!(
+        col(&r, "few").column_type,
+        ColumnType::Categorical,
+        "int with <= 10 values is categorical"
+    );
+    assert_eq!(col(&r, "few").method, Some(Method::JensenShannon));
+    assert!(col(&r, "shifted").drifted && col(&r, "cat").drifted);
+    assert!(!col(&r, "num").drifted && !col(&r, "few").drifted);
+    assert_eq!(r.n_tested, 4);
+    assert_eq!(r.n_drifted, 2);
+    assert_eq!(r.drift_share, 0.5);
+    assert!(r.dataset_drift, "share 0.5 >= drift_share 0.5");
+    // NaN and infinities dropped and counted
+    assert_eq!(col(&r, "num").dropped_current, 3);
+    assert_eq!(col(&r, "num").n_current, 3997);
+
+    let (reference, current) = frames(800, 700);
+    let r = drift::drift_report(&reference, &current, &DriftConfig::default()).expect("report");
+    assert_eq!(col(&r, "num").method, Some(Method::Ks));
+    assert_eq!(col(&r, "cat").method, Some(Method::ChiSquare));
+    assert_eq!(col(&r, "few").method, Some(Method::ChiSquare));
+    assert_eq!(col(&r, "num").threshold, Some(0.05));
+}
+
+#[test]
+fn config_hierarchy_column_then_type_then_global() {
+    let (reference, current) = frames(3000, 3000);
+    let mut cfg = DriftConfig {
+        method: Some(Method::Psi),
+        num_method: Some(Method::Ks),
+        threshold: Some(0.07),
+        cat_threshold: Some(0.3),
+        ..DriftConfig::default()
+    };
+    cfg.per_column_method.insert("num".into(), Method::Anderson);
+    cfg.per_column_threshold.insert("num".into(), 0.2);
+    cfg.drift_share = 0.9;
+    let r = drift::drift_report(&reference, &current, &cfg).expect("report");
+    assert_eq!(col(&r, "num").method, Some(Method::Anderson));
+    assert_eq!(col(&r, "num").threshold, Some(0.2));
+    assert_eq!(col(&r, "shifted").method, Some(Method::Ks));
+    assert_eq!(col(&r, "shifted").threshold, Some(0.07));
+    assert_eq!(col(&r, "cat").method, Some(Method::Psi));
+    assert_eq!(col(&r, "cat").threshold, Some(0.3));
+    assert!(!r.dataset_drift, "share below 0.9");
+    // a numeric-only method on a categorical column is a per-column error
+    let mut cfg = DriftConfig::default();
+    cfg.per_column_method.insert("cat".into(), Method::Ks);
+    let r = drift::drift_report(&reference, &current, &cfg).expect("report");
+    assert!(
+        col(&r, "cat")
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("categorical")
+    );
+    assert_eq!(r.n_tested, 3);
+}
+
+#[test]
+fn empty_and_missing_columns_are_errors_not_crashes() {
+    let reference =
+        df!("a" => [1.0, 2.0, 3.0], "b" => [f64::NAN, f64::NAN, f64::NAN], "c" => [1.0, 2.0, 3.0])
+            .expect("frame");
+    let current = df!("a" => [1.5, 2.5, f64::INFINITY], "b" => [1.0, 2.0, 3.0]).expect("frame");
+    let r = drift::drift_report(&reference, &current, &DriftConfig::default()).expect("report");
+    assert!(col(&r, "a").error.is_none());
+    assert_eq!(col(&r, "a").dropped_current, 1);
+    assert!(
+        col(&r, "b")
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("reference")
+    );
+    assert!(
+        col(&r, "c")
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("missing")
+    );
+    assert_eq!(r.n_tested, 1);
+    let text = r.to_table();
+    assert!(text.contains("ERROR") && text.contains("error in b"));
+    let json: Value = serde_json::from_str(&r.to_json().expect("json")).expect("valid json");
+    assert_eq!(json["columns"].as_array().map(|a| a.len()), Some(3));
+    // every method on tiny or constant data: a value or a typed error, never a panic
+    let tiny = df!("x" => [1.0]).expect("frame");
+    let constant = df!("x" => [2.0, 2.0, 2.0]).expect("frame");
+    for m in Method::ALL {
+        let mut cfg = DriftConfig::default();
+        cfg.method = Some(m);
+        drift::drift_report(&tiny, &constant, &cfg).expect("report");
+        drift::drift_report(&constant, &constant, &cfg).expect("report");
+    }
+    // a column the config names but the reference lacks stops the report
+    let cfg = DriftConfig {
+        columns: Some(vec!["zzz".into()]),
+        ..DriftConfig::default()
+    };
+    assert!(drift::drift_report(&reference, &current, &cfg).is_err());
+}
+
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let (reference, current) = frames(3000, 2500);
+    let mut reference = reference;
+    reference
+        .with_column(Column::new("empty".into(), vec![f64::NAN; 3000]))
+        .expect("column");
+    let mut current = current;
+    current
+        .with_column(Column::new("empty".into(), vec![1.0; 2500]))
+        .expect("column");
+    let r = drift::drift_report(&reference, &current, &DriftConfig::default()).expect("report");
+    let html = r.to_html("Drift <test> report");
+    assert!(
+        !html.contains("<script src") && !html.contains("<link"),
+        "self-contained"
+    );
+    let chromium = std::path::Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(
+            std::env::var_os("MLOPS_TEST_MLFLOW_URI").is_none(),
+            "/usr/bin/chromium is missing under scripts/test (it installs it)"
+        );
+        eprintln!("skipping: /usr/bin/chromium not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, &html).expect("write html");
+    let profile = dir.path().join("profile");
+    let base = |extra: &[String]| {
+        let mut cmd = std::process::Command::new(chromium);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()));
+        cmd.output().expect("run chromium")
+    };
+    let out = base(&["--dump-dom".to_string()]);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let n = r.columns.len();
+    assert_eq!(
+        dom.matches("class=\"drift-row\"").count(),
+        n,
+        "one summary row per column"
+    );
+    assert_eq!(
+        dom.matches("class=\"drift-chart\"").count(),
+        n,
+        "one chart per column"
+    );
+    assert!(dom.contains("Drift &lt;test&gt; report"), "title escaped");
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drift_report.png");
+    let out = base(&[
+        format!("--screenshot={}", shot.display()),
+        "--window-size=1280,1100".to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "chromium screenshot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.len() > 10_000 && png.starts_with(b"\x89PNG"),
+        "a real PNG"
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
