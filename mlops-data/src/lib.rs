@@ -16,10 +16,16 @@
 
 #![warn(missing_docs)]
 
+mod codec;
 pub mod drift;
 mod error;
 mod io;
+mod profile;
 
 pub use drift::{ColumnDrift, ColumnType, DriftConfig, DriftReport, Method, drift_report};
 pub use error::{Error, Result};
 pub use io::{FileFormat, read_frame, scan_frame};
+pub use profile::{
+    ColumnKind, ColumnProfile, ColumnSummary, FrequentItems, Histogram, HyperLogLog, Moments,
+    Profile, ProfileOptions, ProfileSummary, QuantileSketch, SUMMARY_QUANTILES, hash_f64, hash_str,
+};
