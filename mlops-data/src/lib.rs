@@ -22,7 +22,9 @@ mod error;
 mod io;
 mod profile;
 
-pub use drift::{ColumnDrift, ColumnType, DriftConfig, DriftReport, Method, drift_report};
+pub use drift::{
+    ColumnDrift, ColumnType, DriftConfig, DriftReport, Method, drift_from_profiles, drift_report,
+};
 pub use error::{Error, Result};
 pub use io::{FileFormat, read_frame, scan_frame};
 pub use profile::{

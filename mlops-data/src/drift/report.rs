@@ -11,8 +11,6 @@
 //! Speed: each numeric column is sorted once (`sort_unstable_by(f64::total_cmp)`)
 //! and every statistic walks the sorted arrays; columns are spread over threads.
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
 
 use super::config::{ColumnType, DriftConfig, Method, default_method};
@@ -65,6 +63,11 @@ pub struct ColumnDrift {
     pub distribution: Option<Distribution>,
     /// Why the column was not tested.
     pub error: Option<String>,
+    /// For reports from profiles: a guaranteed bound on the error of `statistic`
+    /// relative to the exact value on the raw data (0 when exact); `None` for reports
+    /// on raw data and where no bound is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_bound: Option<f64>,
 }
 
 /// Drift of a whole dataset: one entry per column and the dataset verdict.
@@ -138,14 +141,14 @@ fn finite_sorted(s: &Series) -> Result<(Vec<f64>, usize)> {
         }
     }
     let dropped = s.len() - v.len();
-    v.sort_unstable_by(f64::total_cmp);
+    stats::sort_f64(&mut v);
     Ok((v, dropped))
 }
 
-fn label_counts(s: &Series) -> Result<(HashMap<String, u64>, usize)> {
+fn label_counts(s: &Series) -> Result<(PlHashMap<String, u64>, usize)> {
     let st = s.cast(&DataType::String)?;
     let ca = st.str()?;
-    let mut m: HashMap<&str, u64> = HashMap::new();
+    let mut m: PlHashMap<&str, u64> = PlHashMap::new();
     let mut n = 0usize;
     for x in ca.iter().flatten() {
         *m.entry(x).or_insert(0) += 1;
@@ -334,6 +337,7 @@ fn error_entry(column: &str, ty: ColumnType, msg: String) -> ColumnDrift {
         dropped_current: 0,
         distribution: None,
         error: Some(msg),
+        error_bound: None,
     }
 }
 
@@ -477,7 +481,7 @@ pub fn drift_report(
             .map(|s| s.to_string())
             .collect(),
     };
-    let mut jobs: Vec<(usize, String, ColumnType, Series, Option<Series>)> = Vec::new();
+    let mut jobs: Vec<(usize, String, Option<ColumnType>, Series, Option<Series>)> = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let r = reference
             .column(name)
@@ -486,22 +490,20 @@ pub fn drift_report(
             })?
             .as_materialized_series()
             .clone();
-        let ty = config
-            .column_types
-            .get(name)
-            .copied()
-            .unwrap_or_else(|| infer_column_type(&r));
+        let ty = config.column_types.get(name).copied();
         let c = current
             .column(name)
             .ok()
             .map(|c| c.as_materialized_series().clone());
         jobs.push((i, name.clone(), ty, r, c));
     }
-    let run = |job: &(usize, String, ColumnType, Series, Option<Series>)| -> ColumnDrift {
+    let run = |job: &(usize, String, Option<ColumnType>, Series, Option<Series>)| -> ColumnDrift {
         let (_, name, ty, r, c) = job;
+        // inferred on the worker: n_unique of a large string column is not free
+        let ty = ty.unwrap_or_else(|| infer_column_type(r));
         match c {
-            Some(c) => column_drift(name, *ty, r, c, config),
-            None => error_entry(name, *ty, "column is missing from the current data".into()),
+            Some(c) => column_drift(name, ty, r, c, config),
+            None => error_entry(name, ty, "column is missing from the current data".into()),
         }
     };
     let threads = std::thread::available_parallelism()
@@ -542,7 +544,15 @@ pub fn drift_report(
     let columns: Vec<ColumnDrift> = results
         .into_iter()
         .zip(&jobs)
-        .map(|(r, job)| r.unwrap_or_else(|| error_entry(&job.1, job.2, "not computed".into())))
+        .map(|(r, job)| {
+            r.unwrap_or_else(|| {
+                error_entry(
+                    &job.1,
+                    job.2.unwrap_or(ColumnType::Unknown),
+                    "not computed".into(),
+                )
+            })
+        })
         .collect();
     Ok(summarise(columns, config.drift_share))
 }

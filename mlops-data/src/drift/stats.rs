@@ -32,13 +32,13 @@ pub struct TestResult {
 }
 
 impl TestResult {
-    fn test(statistic: f64, p: f64) -> Self {
+    pub(crate) fn test(statistic: f64, p: f64) -> Self {
         TestResult {
             statistic,
             p_value: Some(p),
         }
     }
-    fn distance(statistic: f64) -> Self {
+    pub(crate) fn distance(statistic: f64) -> Self {
         TestResult {
             statistic,
             p_value: None,
@@ -63,8 +63,60 @@ fn check_sample(name: &str, x: &[f64], min: usize) -> Result<()> {
 
 fn sorted(x: &[f64]) -> Vec<f64> {
     let mut v: Vec<f64> = x.iter().map(|v| if *v == 0.0 { 0.0 } else { *v }).collect();
-    v.sort_unstable_by(f64::total_cmp);
+    sort_f64(&mut v);
     v
+}
+
+/// Sorts non-NaN floats ascending (-0.0 before +0.0: callers normalise zeros).
+///
+/// Sorting is the floor of exact KS/Wasserstein; a least-significant-digit radix sort
+/// on the order-preserving integer image of the floats (passes skipped when one
+/// bucket holds everything) is several times faster than a
+/// comparison sort on millions of values (6 passes of 11 bits). Small inputs use `sort_unstable_by`.
+pub(crate) fn sort_f64(v: &mut [f64]) {
+    const SMALL: usize = 4096;
+    if v.len() <= SMALL {
+        v.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    let key = |x: f64| -> u64 {
+        let b = x.to_bits();
+        if b >> 63 == 1 { !b } else { b | (1 << 63) }
+    };
+    const BITS: u32 = 11;
+    const PASSES: usize = 6; // 6 x 11 >= 64
+    const MASK: u64 = (1 << BITS) - 1;
+    let mut keys: Vec<u64> = v.iter().map(|x| key(*x)).collect();
+    let mut buf = vec![0u64; keys.len()];
+    let mut counts = vec![[0usize; 1 << BITS]; PASSES];
+    for k in &keys {
+        for (pass, c) in counts.iter_mut().enumerate() {
+            c[((k >> (BITS as usize * pass)) & MASK) as usize] += 1;
+        }
+    }
+    let n = keys.len();
+    for (pass, c) in counts.iter_mut().enumerate() {
+        if c.contains(&n) {
+            continue; // every key has the same digit here
+        }
+        let mut sum = 0;
+        for x in c.iter_mut() {
+            let t = *x;
+            *x = sum;
+            sum += t;
+        }
+        let shift = BITS as usize * pass;
+        for k in &keys {
+            let d = ((k >> shift) & MASK) as usize;
+            buf[c[d]] = *k;
+            c[d] += 1;
+        }
+        std::mem::swap(&mut keys, &mut buf);
+    }
+    for (x, k) in v.iter_mut().zip(&keys) {
+        let b = if k >> 63 == 1 { k & !(1 << 63) } else { !k };
+        *x = f64::from_bits(b);
+    }
 }
 
 fn check_counts(a: &[u64], b: &[u64]) -> Result<()> {
@@ -91,8 +143,8 @@ pub(crate) fn pairwise_sum(x: &[f64]) -> f64 {
         r.copy_from_slice(&x[..8]);
         let mut i = 8;
         while i + 8 <= x.len() {
-            for k in 0..8 {
-                r[k] += x[i + k];
+            for (acc, v) in r.iter_mut().zip(&x[i..i + 8]) {
+                *acc += v;
             }
             i += 8;
         }
@@ -401,8 +453,8 @@ pub(crate) fn anderson_sorted(a: &[f64], b: &[f64]) -> Result<TestResult> {
         }
     });
     let mut a2akn = 0.0;
-    for s in 0..2 {
-        a2akn += pairwise_sum(&inner[s]) / n[s];
+    for (terms, size) in inner.iter().zip(n) {
+        a2akn += pairwise_sum(terms) / size;
     }
     a2akn *= (nn - 1.0) / nn;
     let k = 2.0f64;
@@ -1022,4 +1074,33 @@ pub fn z_test(reference: &[u64], current: &[u64]) -> Result<TestResult> {
     let z = (p1 - p2) / (pp * (1.0 - pp) * (1.0 / n1 + 1.0 / n2)).sqrt();
     let p = 2.0 * normal_sf(z.abs());
     Ok(TestResult::test(z, p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn radix_sort_matches_comparison_sort() {
+        let mut s = 0x1234_5678_9abc_def0u64;
+        let mut v: Vec<f64> = (0..20_000)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let x = (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                match i % 7 {
+                    0 => x * 1e300,
+                    1 => x * 1e-300,
+                    2 => (x * 10.0).round(),
+                    3 => 0.0,
+                    _ => x,
+                }
+            })
+            .collect();
+        let mut w = v.clone();
+        sort_f64(&mut v);
+        w.sort_unstable_by(f64::total_cmp);
+        assert_eq!(v, w);
+    }
 }

@@ -530,3 +530,64 @@ fn html_report_renders_in_headless_chromium() {
     );
     eprintln!("screenshot: {}", shot.display());
 }
+
+// ---------------------------------------------------------------------------
+// Drift from profiles
+
+#[test]
+fn drift_from_profiles_stays_within_its_error_bound() {
+    let (reference, current) = frames(60_000, 50_000);
+    let rp = mlops_data::Profile::of_frame(&reference).expect("profile");
+    // the current side profiled in two partitions and merged, as across machines
+    let half = current.height() / 2;
+    let cp = mlops_data::Profile::of_frame(&current.slice(0, half))
+        .expect("profile")
+        .merge(
+            &mlops_data::Profile::of_frame(&current.slice(half as i64, current.height() - half))
+                .expect("profile"),
+        )
+        .expect("merge");
+    for num_method in [Method::Wasserstein, Method::Ks] {
+        let cfg = DriftConfig {
+            num_method: Some(num_method),
+            ..DriftConfig::default()
+        };
+        let exact = drift::drift_report(&reference, &current, &cfg).expect("exact");
+        let sketched = drift::drift_from_profiles(&rp, &cp, &cfg).expect("sketched");
+        for name in ["num", "shifted"] {
+            let (e, s) = (col(&exact, name), col(&sketched, name));
+            assert_eq!(s.method, Some(num_method));
+            let bound = s.error_bound.expect("bound");
+            let (es, ss) = (e.statistic.expect("stat"), s.statistic.expect("stat"));
+            assert!(
+                (es - ss).abs() <= bound,
+                "{name} {num_method}: exact {es} sketch {ss} bound {bound}"
+            );
+            assert!(bound < 0.05, "{name} {num_method}: bound {bound} is useful");
+            assert_eq!(e.drifted, s.drifted, "{name} {num_method}: same verdict");
+            assert_eq!((e.n_reference, e.n_current), (s.n_reference, s.n_current));
+        }
+        // categorical columns: the frequent-values summary is exact here, so is the score
+        let (e, s) = (col(&exact, "cat"), col(&sketched, "cat"));
+        assert_eq!(s.error_bound, Some(0.0));
+        let (es, ss) = (e.statistic.expect("stat"), s.statistic.expect("stat"));
+        assert!(
+            (es - ss).abs() <= 1e-12 * es.abs().max(1e-300),
+            "cat: exact {es} sketch {ss}"
+        );
+        assert_eq!(e.drifted, s.drifted);
+    }
+    // methods needing raw values are per-column errors, not panics
+    let cfg = DriftConfig {
+        num_method: Some(Method::Anderson),
+        ..DriftConfig::default()
+    };
+    let r = drift::drift_from_profiles(&rp, &cp, &cfg).expect("report");
+    assert!(
+        col(&r, "num")
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("raw data")
+    );
+}
