@@ -14,7 +14,7 @@ fn fmt_num(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(x) if x.is_nan() => "nan".into(),
-        Some(x) if x == 0.0 => "0".into(),
+        Some(0.0) => "0".into(),
         Some(x) if x.abs() >= 1e-3 && x.abs() < 1e6 => format!("{x:.4}"),
         Some(x) => format!("{x:.3e}"),
     }

@@ -463,6 +463,9 @@ fn column_drift(
     entry
 }
 
+/// One column's work: index, name, given type, reference and current data.
+type Job = (usize, String, Option<ColumnType>, Series, Option<Series>);
+
 /// Compares every column of `reference` with the same column of `current`.
 ///
 /// Errors only for what stops the whole report (a column listed in
@@ -481,7 +484,7 @@ pub fn drift_report(
             .map(|s| s.to_string())
             .collect(),
     };
-    let mut jobs: Vec<(usize, String, Option<ColumnType>, Series, Option<Series>)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let r = reference
             .column(name)
@@ -497,7 +500,7 @@ pub fn drift_report(
             .map(|c| c.as_materialized_series().clone());
         jobs.push((i, name.clone(), ty, r, c));
     }
-    let run = |job: &(usize, String, Option<ColumnType>, Series, Option<Series>)| -> ColumnDrift {
+    let run = |job: &Job| -> ColumnDrift {
         let (_, name, ty, r, c) = job;
         // inferred on the worker: n_unique of a large string column is not free
         let ty = ty.unwrap_or_else(|| infer_column_type(r));

@@ -333,7 +333,7 @@ pub(crate) fn mann_whitney_sorted(a: &[f64], b: &[f64]) -> TestResult {
     let u1 = r1 - n1 * (n1 + 1.0) / 2.0;
     let u2 = n1 * n2 - u1;
     let u = u1.max(u2);
-    let exact = !(a.len() > 8 && b.len() > 8) && !ties;
+    let exact = !(ties || a.len() > 8 && b.len() > 8);
     let p = if exact {
         mwu_exact_sf(a.len().min(b.len()), a.len().max(b.len()), u as u64)
     } else {
@@ -510,6 +510,7 @@ pub(crate) fn anderson_sorted(a: &[f64], b: &[f64]) -> Result<TestResult> {
 
 /// Least-squares quadratic fit (highest power first, as `np.polyfit(x, y, 2)`),
 /// by Householder QR of the column-scaled Vandermonde matrix.
+#[allow(clippy::needless_range_loop)] // Householder steps read best with indices
 fn polyfit2(x: &[f64], y: &[f64]) -> [f64; 3] {
     let rows = x.len();
     let mut a: Vec<[f64; 3]> = x.iter().map(|v| [v * v, *v, 1.0]).collect();

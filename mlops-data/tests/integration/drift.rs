@@ -432,8 +432,10 @@ fn empty_and_missing_columns_are_errors_not_crashes() {
     let tiny = df!("x" => [1.0]).expect("frame");
     let constant = df!("x" => [2.0, 2.0, 2.0]).expect("frame");
     for m in Method::ALL {
-        let mut cfg = DriftConfig::default();
-        cfg.method = Some(m);
+        let cfg = DriftConfig {
+            method: Some(m),
+            ..DriftConfig::default()
+        };
         drift::drift_report(&tiny, &constant, &cfg).expect("report");
         drift::drift_report(&constant, &constant, &cfg).expect("report");
     }
