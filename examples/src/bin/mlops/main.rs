@@ -10,10 +10,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod data;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
-#[command(name = "mlops", version, about = "MLOps pipeline tools: data, models, tracking, audit")]
+#[command(
+    name = "mlops",
+    version,
+    about = "MLOps pipeline tools: data, models, tracking, audit"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +28,8 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Audit(audit::Cmd),
+    #[command(flatten)]
+    Data(data::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -32,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Audit(c) => audit::run(c),
+        Command::Data(c) => data::run(c),
     };
     match result {
         Ok(code) => code,
