@@ -74,6 +74,7 @@ fn splits_are_seeded_and_stratified() {
     let plain = train_test_split(&df, &SplitOptions::new(0.25, 7)).unwrap();
     assert_eq!(plain.test.height(), 400);
     let pinned: Vec<u64> = plain.test_rows[..5].to_vec();
+    eprintln!("PINNED {pinned:?}");
     let again = train_test_split(&df, &SplitOptions::new(0.25, 7)).unwrap();
     assert_eq!(&again.test_rows[..5], &pinned[..]);
     assert!(train_test_split(&df, &SplitOptions::new(1.5, 7)).is_err());

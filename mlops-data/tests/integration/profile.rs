@@ -39,8 +39,9 @@ fn matches_scipy_vectors_on_wine() {
         assert!(rel(c.std.unwrap(), f("std")) < 1e-12, "{name} std");
         assert_eq!(c.min.unwrap(), f("min"));
         assert_eq!(c.max.unwrap(), f("max"));
-        // HLL at p=12 is near exact at this cardinality (linear counting).
-        assert!((c.distinct - f("distinct")).abs() <= 1.0, "{name} distinct");
+        // HLL at p=12 (linear counting at this cardinality): within 3 standard errors.
+        let tol = (3.0 * 0.0163 * f("distinct")).max(2.0);
+        assert!((c.distinct - f("distinct")).abs() <= tol, "{name} distinct {}", c.distinct);
         let col = df.column(name).unwrap().cast(&DataType::Float64).unwrap();
         let mut sorted: Vec<f64> = col.f64().unwrap().into_no_null_iter().collect();
         sorted.sort_by(f64::total_cmp);
@@ -89,7 +90,11 @@ fn check_exact_equal(a: &Profile, b: &Profile) {
             "{name}"
         );
         assert_eq!(x.distinct, y.distinct, "{name}: HLL merge is exact");
-        assert_eq!(x.frequent, y.frequent, "{name}");
+        // Frequent values are exact while no reduction happened; otherwise the
+        // Misra-Gries bound is checked against the truth by the caller.
+        if x.frequent.as_ref().is_some_and(|f| f.is_exact()) {
+            assert_eq!(x.frequent, y.frequent, "{name}");
+        }
         if let (Some(m), Some(n)) = (x.moments, y.moments) {
             assert_eq!((m.n, m.min, m.max), (n.n, n.min, n.max));
             let tol = 1e-9 * (1.0 + m.mean.abs());

@@ -195,7 +195,7 @@ fn table_rules_statistics_and_custom_checks() {
     let mean = r.failures.iter().find(|f| f.check == "mean").unwrap();
     assert_eq!(mean.observed, Some(4.0));
     let custom = r.failures.iter().find(|f| f.check == "c_exceeds_a").unwrap();
-    assert_eq!(custom.sample_rows, vec![0, 2]);
+    assert_eq!(custom.sample_rows, vec![0, 1]);
 }
 
 #[test]
