@@ -193,10 +193,7 @@ pub fn train_test_split(df: &DataFrame, options: &SplitOptions) -> Result<Split>
     let train_rows: Vec<u64> = (0..n).filter(|&i| !is_test[i]).map(|i| i as u64).collect();
     let test_rows: Vec<u64> = test_rows.into_iter().map(|i| i as u64).collect();
     let take = |rows: &[u64]| -> Result<DataFrame> {
-        let idx = IdxCa::from_vec(
-            "idx".into(),
-            rows.iter().map(|&i| i as IdxSize).collect(),
-        );
+        let idx = IdxCa::from_vec("idx".into(), rows.iter().map(|&i| i as IdxSize).collect());
         Ok(df.take(&idx)?)
     };
     Ok(Split {

@@ -152,7 +152,10 @@ impl ValidationReport {
         let _ = writeln!(
             out,
             "{}",
-            w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("  ")
+            w.iter()
+                .map(|n| "-".repeat(*n))
+                .collect::<Vec<_>>()
+                .join("  ")
         );
         for r in &rows {
             let _ = writeln!(out, "{}", line(r));
@@ -165,11 +168,11 @@ impl ValidationReport {
 enum Judge {
     /// Count of failing rows out of a denominator (a key of the aggregate row or all rows).
     Rows {
-        fail: Expr,
+        fail: Box<Expr>,
         denominator: Denominator,
         mostly: Option<f64>,
         /// Expression whose value is shown in samples.
-        value: Option<Expr>,
+        value: Option<Box<Expr>>,
     },
     /// A null count judged as a fraction of rows.
     NullFraction { max: f64 },
@@ -217,7 +220,11 @@ impl Contract {
 
     /// Validates a lazy frame: one aggregated query for every check, then one small
     /// query per failed row-level check for its sample.
-    pub fn validate_lazy(&self, lf: LazyFrame, options: &ValidateOptions) -> Result<ValidationReport> {
+    pub fn validate_lazy(
+        &self,
+        lf: LazyFrame,
+        options: &ValidateOptions,
+    ) -> Result<ValidationReport> {
         self.check_well_formed()?;
         let mut lf = lf;
         let schema = lf.collect_schema()?;
@@ -225,7 +232,7 @@ impl Contract {
         let mut checks = 0usize;
         let mut aggs: Vec<Expr> = vec![len().cast(DataType::UInt64).alias("k0")];
         let mut plans: Vec<Planned> = Vec::new();
-        let mut counts_keys: Vec<(String, usize, Option<(usize, usize)>)> = Vec::new();
+        let mut counts_keys: Vec<CountKeys> = Vec::new();
         let push_agg = |aggs: &mut Vec<Expr>, e: Expr| -> usize {
             let k = aggs.len();
             aggs.push(e.alias(format!("k{k}")));
@@ -306,7 +313,7 @@ impl Contract {
                     check: "not_null".into(),
                     detail: "nulls are not allowed".into(),
                     judge: Judge::Rows {
-                        fail: c.clone().is_null(),
+                        fail: Box::new(c.clone().is_null()),
                         denominator: Denominator::Rows,
                         mostly: None,
                         value: None,
@@ -322,7 +329,11 @@ impl Contract {
                     schema_failure(
                         Some(name),
                         check.name(),
-                        format!("{} needs a {what} column, found {}", check.name(), dtype_name(dtype)),
+                        format!(
+                            "{} needs a {what} column, found {}",
+                            check.name(),
+                            dtype_name(dtype)
+                        ),
                     )
                 };
                 let s = if stringy && !dtype.is_string() {
@@ -331,10 +342,10 @@ impl Contract {
                     c.clone()
                 };
                 let row_check = |fail: Expr, mostly: Option<f64>| Judge::Rows {
-                    fail,
+                    fail: Box::new(fail),
                     denominator: Denominator::NonNull(nulls),
                     mostly,
-                    value: Some(c.clone()),
+                    value: Some(Box::new(c.clone())),
                 };
                 let (judge, detail) = match check {
                     ColumnCheck::Range {
@@ -390,7 +401,10 @@ impl Contract {
                                 failures.push(schema_failure(
                                     Some(name),
                                     "allowed_set",
-                                    format!("set has non-numeric values for a {} column", dtype_name(dtype)),
+                                    format!(
+                                        "set has non-numeric values for a {} column",
+                                        dtype_name(dtype)
+                                    ),
                                 ));
                                 continue;
                             };
@@ -503,10 +517,10 @@ impl Contract {
                         );
                         (
                             Judge::Rows {
-                                fail: fail_mask(fail),
+                                fail: Box::new(fail_mask(fail)),
                                 denominator: Denominator::Rows,
                                 mostly: None,
-                                value: Some(c.clone()),
+                                value: Some(Box::new(c.clone())),
                             },
                             detail,
                         )
@@ -523,7 +537,7 @@ impl Contract {
                     }
                 };
                 let fail_sum = match &judge {
-                    Judge::Rows { fail, .. } => fail.clone().sum().cast(DataType::UInt64),
+                    Judge::Rows { fail, .. } => (**fail).clone().sum().cast(DataType::UInt64),
                     _ => lit(0u64),
                 };
                 let key = push_agg(&mut aggs, fail_sum);
@@ -540,7 +554,10 @@ impl Contract {
         // --- table rules over columns ---
         for set in &self.table.unique_together {
             checks += 1;
-            let missing: Vec<&String> = set.iter().filter(|c| !usable.contains_key(c.as_str())).collect();
+            let missing: Vec<&String> = set
+                .iter()
+                .filter(|c| !usable.contains_key(c.as_str()))
+                .collect();
             if !missing.is_empty() {
                 failures.push(schema_failure(
                     None,
@@ -560,7 +577,7 @@ impl Contract {
                 check: "unique_together".into(),
                 detail: format!("rows unique over {set:?}"),
                 judge: Judge::Rows {
-                    fail,
+                    fail: Box::new(fail),
                     denominator: Denominator::Rows,
                     mostly: None,
                     value: None,
@@ -586,7 +603,11 @@ impl Contract {
                 failures.push(schema_failure(
                     Some(&e.column),
                     &e.stat.name(),
-                    format!("{} needs a numeric column, found {}", e.stat.name(), dtype_name(dtype)),
+                    format!(
+                        "{} needs a numeric column, found {}",
+                        e.stat.name(),
+                        dtype_name(dtype)
+                    ),
                 ));
                 continue;
             }
@@ -610,10 +631,15 @@ impl Contract {
                 detail: format!(
                     "{} in [{}, {}]",
                     e.stat.name(),
-                    e.min.map(|v| v.to_string()).unwrap_or_else(|| "-inf".into()),
+                    e.min
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "-inf".into()),
                     e.max.map(|v| v.to_string()).unwrap_or_else(|| "inf".into())
                 ),
-                judge: Judge::Stat { min: e.min, max: e.max },
+                judge: Judge::Stat {
+                    min: e.min,
+                    max: e.max,
+                },
                 key,
             });
         }
@@ -642,7 +668,7 @@ impl Contract {
                 check: cc.name.clone(),
                 detail: format!("custom: {}", cc.expr),
                 judge: Judge::Rows {
-                    fail,
+                    fail: Box::new(fail),
                     denominator: Denominator::Rows,
                     mostly: cc.mostly,
                     value: None,
@@ -692,7 +718,10 @@ impl Contract {
                         check: "row_count".into(),
                         detail: format!(
                             "rows in [{lo}, {}]",
-                            self.table.max_rows.map(|v| v.to_string()).unwrap_or_else(|| "inf".into())
+                            self.table
+                                .max_rows
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "inf".into())
                         ),
                         failing_rows: 0,
                         failing_fraction: 1.0,
@@ -717,9 +746,15 @@ impl Contract {
                     let n_fail = get(p.key).unwrap_or(0.0) as u64;
                     let denom = match denominator {
                         Denominator::Rows => rows,
-                        Denominator::NonNull(k) => rows.saturating_sub(get(*k).unwrap_or(0.0) as u64),
+                        Denominator::NonNull(k) => {
+                            rows.saturating_sub(get(*k).unwrap_or(0.0) as u64)
+                        }
                     };
-                    let frac = if denom == 0 { 0.0 } else { n_fail as f64 / denom as f64 };
+                    let frac = if denom == 0 {
+                        0.0
+                    } else {
+                        n_fail as f64 / denom as f64
+                    };
                     let passed = match mostly {
                         Some(m) => 1.0 - frac >= *m - 1e-12,
                         None => n_fail == 0,
@@ -727,8 +762,12 @@ impl Contract {
                     if passed {
                         continue;
                     }
-                    let (sample_rows, sample_values) =
-                        sample(&lf, fail.clone(), value.clone(), options.sample_size)?;
+                    let (sample_rows, sample_values) = sample(
+                        &lf,
+                        (**fail).clone(),
+                        value.as_deref().cloned(),
+                        options.sample_size,
+                    )?;
                     CheckFailure {
                         column: p.column,
                         check: p.check,
@@ -748,7 +787,9 @@ impl Contract {
                         continue;
                     }
                     let (sample_rows, sample_values) = match &p.column {
-                        Some(c) => sample(&lf, col(c.as_str()).is_null(), None, options.sample_size)?,
+                        Some(c) => {
+                            sample(&lf, col(c.as_str()).is_null(), None, options.sample_size)?
+                        }
                         None => (Vec::new(), Vec::new()),
                     };
                     CheckFailure {
@@ -800,6 +841,9 @@ impl Contract {
         })
     }
 }
+
+/// Aggregate keys of a column's null count and (floats) NaN and inf counts.
+type CountKeys = (String, usize, Option<(usize, usize)>);
 
 const ROW: &str = "__mlops_row";
 

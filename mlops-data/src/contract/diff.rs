@@ -123,10 +123,22 @@ fn check_loosened(old: &ColumnCheck, new: &ColumnCheck) -> bool {
         (ColumnCheck::MaxNullFraction { max: o }, ColumnCheck::MaxNullFraction { max: n }) => {
             n >= o
         }
-        (ColumnCheck::Monotonic { direction: od, strict: os }, ColumnCheck::Monotonic { direction: nd, strict: ns }) => {
-            od == nd && (!ns || *os)
+        (
+            ColumnCheck::Monotonic {
+                direction: od,
+                strict: os,
+            },
+            ColumnCheck::Monotonic {
+                direction: nd,
+                strict: ns,
+            },
+        ) => od == nd && (!ns || *os),
+        (a, b) => {
+            a == b
+                || (a.name() == b.name()
+                    && mostly_ok(a.mostly(), b.mostly())
+                    && same_but_mostly(a, b))
         }
-        (a, b) => a == b || (a.name() == b.name() && mostly_ok(a.mostly(), b.mostly()) && same_but_mostly(a, b)),
     }
 }
 
@@ -147,11 +159,7 @@ fn diff_column(acc: &mut Acc, old: &ColumnSpec, new: &ColumnSpec) {
     let name = Some(old.name.as_str());
     match (old.dtype, new.dtype) {
         (Some(o), Some(n)) if o != n => {
-            acc.push(
-                true,
-                name,
-                format!("dtype changed from {o:?} to {n:?}"),
-            );
+            acc.push(true, name, format!("dtype changed from {o:?} to {n:?}"));
         }
         (None, Some(n)) => acc.push(true, name, format!("dtype now required: {n:?}")),
         (Some(o), None) => acc.push(true, name, format!("dtype {o:?} no longer guaranteed")),
@@ -165,7 +173,11 @@ fn diff_column(acc: &mut Acc, old: &ColumnSpec, new: &ColumnSpec) {
     if !old.required && new.required {
         acc.push(true, name, "column became required".into());
     } else if old.required && !new.required {
-        acc.push(true, name, "column became optional (no longer guaranteed)".into());
+        acc.push(
+            true,
+            name,
+            "column became optional (no longer guaranteed)".into(),
+        );
     }
     for oc in &old.checks {
         let counterpart = new.checks.iter().find(|nc| nc.name() == oc.name());
@@ -186,7 +198,15 @@ fn diff_column(acc: &mut Acc, old: &ColumnSpec, new: &ColumnSpec) {
                         serde_json::to_string(nc).unwrap_or_default()
                     ),
                 };
-                acc.push(!loose, name, if loose { format!("{what} (loosened)") } else { format!("{what} (tightened)") });
+                acc.push(
+                    !loose,
+                    name,
+                    if loose {
+                        format!("{what} (loosened)")
+                    } else {
+                        format!("{what} (tightened)")
+                    },
+                );
             }
         }
     }
@@ -221,20 +241,39 @@ impl Contract {
         }
         let (ot, nt) = (&old.table, &new.table);
         if !opt_looser_min(ot.min_rows.map(|v| v as f64), nt.min_rows.map(|v| v as f64)) {
-            acc.push(true, None, format!("min_rows {:?} -> {:?}", ot.min_rows, nt.min_rows));
+            acc.push(
+                true,
+                None,
+                format!("min_rows {:?} -> {:?}", ot.min_rows, nt.min_rows),
+            );
         } else if ot.min_rows != nt.min_rows {
-            acc.push(false, None, format!("min_rows {:?} -> {:?}", ot.min_rows, nt.min_rows));
+            acc.push(
+                false,
+                None,
+                format!("min_rows {:?} -> {:?}", ot.min_rows, nt.min_rows),
+            );
         }
         if !opt_looser_max(ot.max_rows.map(|v| v as f64), nt.max_rows.map(|v| v as f64)) {
-            acc.push(true, None, format!("max_rows {:?} -> {:?}", ot.max_rows, nt.max_rows));
+            acc.push(
+                true,
+                None,
+                format!("max_rows {:?} -> {:?}", ot.max_rows, nt.max_rows),
+            );
         } else if ot.max_rows != nt.max_rows {
-            acc.push(false, None, format!("max_rows {:?} -> {:?}", ot.max_rows, nt.max_rows));
+            acc.push(
+                false,
+                None,
+                format!("max_rows {:?} -> {:?}", ot.max_rows, nt.max_rows),
+            );
         }
         if ot.extra_columns != nt.extra_columns {
             acc.push(
                 nt.extra_columns == ExtraColumns::Forbid,
                 None,
-                format!("extra columns {:?} -> {:?}", ot.extra_columns, nt.extra_columns),
+                format!(
+                    "extra columns {:?} -> {:?}",
+                    ot.extra_columns, nt.extra_columns
+                ),
             );
         }
         for set in &nt.unique_together {
@@ -248,8 +287,16 @@ impl Contract {
             }
         }
         for e in &new.expectations {
-            match old.expectations.iter().find(|o| o.column == e.column && o.stat == e.stat) {
-                None => acc.push(true, Some(&e.column), format!("expectation {} added", e.stat.name())),
+            match old
+                .expectations
+                .iter()
+                .find(|o| o.column == e.column && o.stat == e.stat)
+            {
+                None => acc.push(
+                    true,
+                    Some(&e.column),
+                    format!("expectation {} added", e.stat.name()),
+                ),
                 Some(o) if o == e => {}
                 Some(o) => {
                     let loose = opt_looser_min(o.min, e.min) && opt_looser_max(o.max, e.max);
@@ -269,8 +316,16 @@ impl Contract {
             }
         }
         for o in &old.expectations {
-            if !new.expectations.iter().any(|e| e.column == o.column && e.stat == o.stat) {
-                acc.push(false, Some(&o.column), format!("expectation {} removed", o.stat.name()));
+            if !new
+                .expectations
+                .iter()
+                .any(|e| e.column == o.column && e.stat == o.stat)
+            {
+                acc.push(
+                    false,
+                    Some(&o.column),
+                    format!("expectation {} removed", o.stat.name()),
+                );
             }
         }
         for c in &new.custom {

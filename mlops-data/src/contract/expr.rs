@@ -49,7 +49,8 @@ fn tokenize(src: &str) -> Result<Vec<Tok>> {
         let c = b[i];
         if c.is_ascii_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
             let start = i;
             let mut float = false;
             while i < b.len()
@@ -64,9 +65,13 @@ fn tokenize(src: &str) -> Result<Vec<Tok>> {
             }
             let text = &src[start..i];
             if float {
-                out.push(Tok::Num(text.parse().map_err(|_| bad(start, "bad number"))?));
+                out.push(Tok::Num(
+                    text.parse().map_err(|_| bad(start, "bad number"))?,
+                ));
             } else {
-                out.push(Tok::Int(text.parse().map_err(|_| bad(start, "bad integer"))?));
+                out.push(Tok::Int(
+                    text.parse().map_err(|_| bad(start, "bad integer"))?,
+                ));
             }
         } else if c == b'\'' || c == b'"' || c == b'`' {
             let start = i;
@@ -93,7 +98,11 @@ fn tokenize(src: &str) -> Result<Vec<Tok>> {
                     }
                 }
             }
-            out.push(if c == b'`' { Tok::Quoted(s) } else { Tok::Str(s) });
+            out.push(if c == b'`' {
+                Tok::Quoted(s)
+            } else {
+                Tok::Str(s)
+            });
         } else if c.is_ascii_alphabetic() || c == b'_' {
             let start = i;
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
@@ -227,7 +236,10 @@ impl Parser<'_> {
     }
 
     fn primary(&mut self) -> Result<Expr> {
-        let tok = self.peek().cloned().ok_or_else(|| self.err("unexpected end"))?;
+        let tok = self
+            .peek()
+            .cloned()
+            .ok_or_else(|| self.err("unexpected end"))?;
         self.pos += 1;
         match tok {
             Tok::Num(v) => Ok(lit(v)),
@@ -313,8 +325,8 @@ mod tests {
 
     #[test]
     fn parses_and_evaluates() {
-        let df = df!("a" => [1.0, 2.0, 3.0], "b" => [1.0, 1.0, 5.0], "s" => ["x", "yy", "zzz"])
-            .unwrap();
+        let df =
+            df!("a" => [1.0, 2.0, 3.0], "b" => [1.0, 1.0, 5.0], "s" => ["x", "yy", "zzz"]).unwrap();
         let c = compile("a * 2 >= b + 1 and not (str_len(s) == 2) || `a` == -1").unwrap();
         assert_eq!(c.columns, vec!["a", "b", "s"]);
         let out = df.lazy().select([c.expr.alias("ok")]).collect().unwrap();

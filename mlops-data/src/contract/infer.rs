@@ -98,12 +98,8 @@ impl Contract {
                         .cast(&DataType::String)?
                         .drop_nulls()
                         .unique_stable()?;
-                    let mut set: Vec<String> = values
-                        .str()?
-                        .iter()
-                        .flatten()
-                        .map(str::to_string)
-                        .collect();
+                    let mut set: Vec<String> =
+                        values.str()?.iter().flatten().map(str::to_string).collect();
                     set.sort();
                     spec.checks.push(ColumnCheck::AllowedSet {
                         values: set.into_iter().map(Scalar::Str).collect(),

@@ -568,7 +568,10 @@ impl Contract {
             path: path.display().to_string(),
             source,
         })?;
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+        {
             Contract::from_toml(&text)
         } else {
             Contract::from_json(&text)

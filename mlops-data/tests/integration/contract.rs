@@ -289,7 +289,9 @@ fn diff_classifies_breaking_and_compatible_changes() {
     let mut looser = old.clone();
     looser.columns[0].checks = vec![ColumnCheck::range(Some(0.0), Some(100.0))];
     looser.columns[1].nullable = true;
-    looser.columns.push(ColumnSpec::new("new_optional").optional());
+    looser
+        .columns
+        .push(ColumnSpec::new("new_optional").optional());
     looser.table.min_rows = None;
     let d = Contract::diff(&old, &looser);
     assert!(!d.is_breaking(), "{d:#?}");

@@ -41,7 +41,11 @@ fn matches_scipy_vectors_on_wine() {
         assert_eq!(c.max.unwrap(), f("max"));
         // HLL at p=12 (linear counting at this cardinality): within 3 standard errors.
         let tol = (3.0 * 0.0163 * f("distinct")).max(2.0);
-        assert!((c.distinct - f("distinct")).abs() <= tol, "{name} distinct {}", c.distinct);
+        assert!(
+            (c.distinct - f("distinct")).abs() <= tol,
+            "{name} distinct {}",
+            c.distinct
+        );
         let col = df.column(name).unwrap().cast(&DataType::Float64).unwrap();
         let mut sorted: Vec<f64> = col.f64().unwrap().into_no_null_iter().collect();
         sorted.sort_by(f64::total_cmp);
@@ -85,8 +89,20 @@ fn check_exact_equal(a: &Profile, b: &Profile) {
     for (name, x) in &a.columns {
         let y = &b.columns[name];
         assert_eq!(
-            (x.count, x.null_count, x.nan_count, x.pos_inf_count, x.neg_inf_count),
-            (y.count, y.null_count, y.nan_count, y.pos_inf_count, y.neg_inf_count),
+            (
+                x.count,
+                x.null_count,
+                x.nan_count,
+                x.pos_inf_count,
+                x.neg_inf_count
+            ),
+            (
+                y.count,
+                y.null_count,
+                y.nan_count,
+                y.pos_inf_count,
+                y.neg_inf_count
+            ),
             "{name}"
         );
         assert_eq!(x.distinct, y.distinct, "{name}: HLL merge is exact");
@@ -99,7 +115,12 @@ fn check_exact_equal(a: &Profile, b: &Profile) {
             assert_eq!((m.n, m.min, m.max), (n.n, n.min, n.max));
             let tol = 1e-9 * (1.0 + m.mean.abs());
             assert!((m.mean - n.mean).abs() <= tol, "{} vs {}", m.mean, n.mean);
-            assert!((m.m2 - n.m2).abs() <= 1e-9 * (1.0 + m.m2), "{} vs {}", m.m2, n.m2);
+            assert!(
+                (m.m2 - n.m2).abs() <= 1e-9 * (1.0 + m.m2),
+                "{} vs {}",
+                m.m2,
+                n.m2
+            );
         }
         if let (Some(s), Some(t)) = (&x.quantiles, &y.quantiles) {
             assert_eq!(s.count(), t.count());
@@ -109,13 +130,22 @@ fn check_exact_equal(a: &Profile, b: &Profile) {
 }
 
 fn check_sketch_bound(sk: &QuantileSketch, values: &[Option<f64>]) {
-    let mut sorted: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    let mut sorted: Vec<f64> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     sorted.sort_by(f64::total_cmp);
     assert_eq!(sk.count(), sorted.len() as u64);
     let bound = sk.rank_error_bound();
     for &x in sorted.iter().step_by(7).chain([-1e9, 1e9].iter()) {
         let (_, le) = exact_rank(&sorted, x);
-        assert!(sk.rank(x).abs_diff(le) <= bound, "x {x}: {} vs {le}, bound {bound}", sk.rank(x));
+        assert!(
+            sk.rank(x).abs_diff(le) <= bound,
+            "x {x}: {} vs {le}, bound {bound}",
+            sk.rank(x)
+        );
     }
 }
 
@@ -177,13 +207,19 @@ fn streaming_a_parquet_file_equals_profiling_in_memory() {
         .finish(&mut df.clone())
         .unwrap();
     // Small batches: many merges.
-    let opts = ProfileOptions { batch_rows: 200, ..ProfileOptions::default() };
+    let opts = ProfileOptions {
+        batch_rows: 200,
+        ..ProfileOptions::default()
+    };
     let streamed = Profile::of_path(&path, &opts).unwrap();
     let whole = Profile::of_frame_with(&df, &opts).unwrap();
     check_exact_equal(&whole, &streamed);
     let col = df.column("pH").unwrap().f64().unwrap().clone();
     let v: Vec<Option<f64>> = col.iter().collect();
-    check_sketch_bound(streamed.column("pH").unwrap().quantiles.as_ref().unwrap(), &v);
+    check_sketch_bound(
+        streamed.column("pH").unwrap().quantiles.as_ref().unwrap(),
+        &v,
+    );
 }
 
 #[test]
@@ -215,7 +251,12 @@ fn categorical_numeric_and_edge_columns() {
     // Empty frames profile too.
     let p = Profile::of_frame(&df.clear()).unwrap();
     assert_eq!(p.rows, 0);
-    let h = Profile::of_frame(&wine()).unwrap().column("alcohol").unwrap().histogram(10).unwrap();
+    let h = Profile::of_frame(&wine())
+        .unwrap()
+        .column("alcohol")
+        .unwrap()
+        .histogram(10)
+        .unwrap();
     assert_eq!(h.counts.iter().sum::<u64>(), 1599);
 }
 

@@ -20,7 +20,13 @@ pub fn wine() -> DataFrame {
 /// row 13 cat_1 = "bogus", row 4 NaN and row 6 +inf in num_1.
 pub fn faulty(n: usize) -> DataFrame {
     let num_0: Vec<Option<f64>> = (0..n)
-        .map(|i| if i == 3 || i == 7 { None } else { Some((i % 50) as f64) })
+        .map(|i| {
+            if i == 3 || i == 7 {
+                None
+            } else {
+                Some((i % 50) as f64)
+            }
+        })
         .collect();
     let num_1: Vec<f64> = (0..n)
         .map(|i| match i {
@@ -29,13 +35,27 @@ pub fn faulty(n: usize) -> DataFrame {
             _ => (i as f64 * 0.37).sin(),
         })
         .collect();
-    let num_2: Vec<f64> = (0..n).map(|i| if i == 5 { 150.0 } else { (i % 100) as f64 }).collect();
+    let num_2: Vec<f64> = (0..n)
+        .map(|i| if i == 5 { 150.0 } else { (i % 100) as f64 })
+        .collect();
     let cats = ["a", "b", "c", "d", "e"];
     let cat_0: Vec<&str> = (0..n)
-        .map(|i| if i == 9 || i == 11 { "zzz" } else { cats[i % 5] })
+        .map(|i| {
+            if i == 9 || i == 11 {
+                "zzz"
+            } else {
+                cats[i % 5]
+            }
+        })
         .collect();
     let cat_1: Vec<String> = (0..n)
-        .map(|i| if i == 13 { "bogus".to_string() } else { format!("k{:02}", i % 20) })
+        .map(|i| {
+            if i == 13 {
+                "bogus".to_string()
+            } else {
+                format!("k{:02}", i % 20)
+            }
+        })
         .collect();
     let id: Vec<i64> = (0..n as i64).collect();
     df!(

@@ -34,14 +34,20 @@ fn bench_like_contract() -> Contract {
             ColumnSpec::new("num_2")
                 .dtype(DType::Numeric)
                 .check(ColumnCheck::range(Some(0.0), Some(100.0))),
-            ColumnSpec::new("cat_0").dtype(DType::String).check(ColumnCheck::AllowedSet {
-                values: ["a", "b", "c", "d", "e"].map(|s| Scalar::Str(s.into())).to_vec(),
-                mostly: None,
-            }),
-            ColumnSpec::new("cat_1").dtype(DType::String).check(ColumnCheck::Regex {
-                pattern: r"^k\d{2}$".into(),
-                mostly: None,
-            }),
+            ColumnSpec::new("cat_0")
+                .dtype(DType::String)
+                .check(ColumnCheck::AllowedSet {
+                    values: ["a", "b", "c", "d", "e"]
+                        .map(|s| Scalar::Str(s.into()))
+                        .to_vec(),
+                    mostly: None,
+                }),
+            ColumnSpec::new("cat_1")
+                .dtype(DType::String)
+                .check(ColumnCheck::Regex {
+                    pattern: r"^k\d{2}$".into(),
+                    mostly: None,
+                }),
             ColumnSpec::new("num_8").dtype(DType::Float64),
         ],
         expectations: vec![],
@@ -84,7 +90,13 @@ fn reports_every_injected_fault_with_rows() {
     let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
     assert_eq!(json["ok"], false);
     assert!(json["failures"][0]["sample_rows"].is_array());
-    assert!(json["failures"].as_array().unwrap().iter().any(|f| f["column"].is_null() == false));
+    assert!(
+        json["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| !f["column"].is_null())
+    );
     let table = report.to_table();
     assert!(table.starts_with("INVALID"), "{table}");
     assert!(table.contains("allowed_set"));
@@ -191,10 +203,18 @@ fn table_rules_statistics_and_custom_checks() {
     assert!(checks.contains(&(Some("c"), "mean", 0)), "{checks:?}");
     assert!(checks.contains(&(None, "c_exceeds_a", 2)), "{checks:?}");
     // median of 1,2,3,10 is 2.5: passes; distinct b = 3: passes.
-    assert!(!checks.iter().any(|c| c.1 == "quantile(0.5)" || c.1 == "distinct_count"));
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c.1 == "quantile(0.5)" || c.1 == "distinct_count")
+    );
     let mean = r.failures.iter().find(|f| f.check == "mean").unwrap();
     assert_eq!(mean.observed, Some(4.0));
-    let custom = r.failures.iter().find(|f| f.check == "c_exceeds_a").unwrap();
+    let custom = r
+        .failures
+        .iter()
+        .find(|f| f.check == "c_exceeds_a")
+        .unwrap();
     assert_eq!(custom.sample_rows, vec![0, 1]);
 }
 
@@ -267,7 +287,9 @@ fn lazy_scan_of_a_file_validates() {
     let mut c = contract.clone();
     c.columns[0].checks = vec![ColumnCheck::range(None, Some(8.0))];
     let lf = mlops_data::scan_frame(&data_path("winequality-red.csv")).unwrap();
-    let r = c.validate_lazy(lf, &ValidateOptions { sample_size: 3 }).unwrap();
+    let r = c
+        .validate_lazy(lf, &ValidateOptions { sample_size: 3 })
+        .unwrap();
     assert_eq!(r.failures.len(), 1);
     assert_eq!(r.failures[0].sample_rows.len(), 3);
     let df = crate::util::wine();
