@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod drift;
+mod data;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
@@ -30,6 +31,7 @@ enum Command {
     Audit(audit::Cmd),
     #[command(flatten)]
     Drift(drift::Cmd),
+    Data(data::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Audit(c) => audit::run(c),
         Command::Drift(c) => drift::run(c),
+        Command::Data(c) => data::run(c),
     };
     match result {
         Ok(code) => code,
