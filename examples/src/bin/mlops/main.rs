@@ -31,6 +31,7 @@ enum Command {
     Audit(audit::Cmd),
     #[command(flatten)]
     Drift(drift::Cmd),
+    #[command(flatten)]
     Data(data::Cmd),
 }
 
