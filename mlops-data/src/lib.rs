@@ -19,22 +19,22 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod codec;
-pub mod drift;
 mod contract;
 mod dataset;
+pub mod drift;
 mod error;
 mod io;
 mod profile;
 mod validate;
 
-pub use drift::{
-    ColumnDrift, ColumnType, DriftConfig, DriftReport, Method, drift_from_profiles, drift_report,
-};
 pub use contract::{
     ColumnCheck, ColumnSpec, Contract, ContractChange, ContractDiff, CustomCheck, DType, Direction,
     Expectation, ExtraColumns, Scalar, Statistic, TableRules,
 };
 pub use dataset::{Dataset, SNAPSHOT_ROW_GROUP, Split, SplitOptions, train_test_split};
+pub use drift::{
+    ColumnDrift, ColumnType, DriftConfig, DriftReport, Method, drift_from_profiles, drift_report,
+};
 pub use error::{Error, Result};
 pub use io::{FileFormat, read_frame, scan_frame};
 pub use profile::{

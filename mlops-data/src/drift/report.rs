@@ -135,9 +135,21 @@ fn finite_sorted(s: &Series) -> Result<(Vec<f64>, usize)> {
     let f = s.cast(&DataType::Float64)?;
     let ca = f.f64()?;
     let mut v = Vec::with_capacity(ca.len());
-    for x in ca.iter().flatten() {
-        if x.is_finite() {
-            v.push(if x == 0.0 { 0.0 } else { x });
+    // straight over the arrow buffers: far cheaper than the Option iterator
+    for arr in ca.downcast_iter() {
+        if arr.validity().is_none() {
+            v.extend(
+                arr.values()
+                    .iter()
+                    .filter(|x| x.is_finite())
+                    .map(|x| if *x == 0.0 { 0.0 } else { *x }),
+            );
+        } else {
+            for x in arr.iter().flatten() {
+                if x.is_finite() {
+                    v.push(if *x == 0.0 { 0.0 } else { *x });
+                }
+            }
         }
     }
     let dropped = s.len() - v.len();
@@ -260,6 +272,26 @@ fn numeric_distribution(a: &[f64], b: &[f64], integer: bool) -> Distribution {
     }
 }
 
+/// Distinct values of two sorted samples pooled, counting stops at `cap`.
+fn pooled_distinct_capped(a: &[f64], b: &[f64], cap: usize) -> usize {
+    let (mut i, mut j, mut u) = (0usize, 0usize, 0usize);
+    let mut prev: Option<f64> = None;
+    while (i < a.len() || j < b.len()) && u < cap {
+        let v = if j >= b.len() || (i < a.len() && a[i] <= b[j]) {
+            i += 1;
+            a[i - 1]
+        } else {
+            j += 1;
+            b[j - 1]
+        };
+        if prev != Some(v) {
+            u += 1;
+            prev = Some(v);
+        }
+    }
+    u
+}
+
 /// Computes one method on prepared data.
 fn run_method(method: Method, data: &Prepared, dist: &Distribution) -> Result<TestResult> {
     match data {
@@ -365,36 +397,9 @@ fn column_drift(
             current: b,
             integer,
         } => {
-            let mut u = 0usize;
-            let mut prev = None;
-            // pooled distinct count by merging
-            let (mut i, mut j) = (0, 0);
-            while i < a.len() || j < b.len() {
-                let v = match (a.get(i), b.get(j)) {
-                    (Some(x), Some(y)) => {
-                        if x <= y {
-                            i += 1;
-                            *x
-                        } else {
-                            j += 1;
-                            *y
-                        }
-                    }
-                    (Some(x), None) => {
-                        i += 1;
-                        *x
-                    }
-                    (None, Some(y)) => {
-                        j += 1;
-                        *y
-                    }
-                    (None, None) => break,
-                };
-                if prev != Some(v) {
-                    u += 1;
-                    prev = Some(v);
-                }
-            }
+            // Evidently's rule only asks whether the pooled sample has more than 2 or
+            // more than 5 distinct values: count up to 6 and stop.
+            let u = pooled_distinct_capped(a, b, 6);
             let dist = if a.is_empty() || b.is_empty() {
                 None
             } else {

@@ -229,22 +229,73 @@ pub(crate) fn ks_sorted(a: &[f64], b: &[f64]) -> TestResult {
 // CDF distances
 
 fn cdf_distance_sorted(a: &[f64], b: &[f64], p: u8) -> f64 {
+    // One merge pass over the pooled sorted values: between consecutive pooled values
+    // the two empirical CDFs are constant, so the integral is a sum of
+    // |F_a - F_b|^p * delta (SciPy's `_cdf_distance`). The merge is branch-free (the
+    // side to advance is a data-dependent select), and terms are summed in blocks of
+    // 256 whose sums are added with Kahan compensation: ~1e-16 relative, like numpy's
+    // pairwise sum, at the cost of a plain loop.
+    if a.is_empty() || b.is_empty() {
+        return f64::NAN;
+    }
     let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let mut terms = Vec::new();
-    let mut prev: Option<(f64, f64)> = None; // (value, cdf diff after it)
-    walk_distinct(a, b, |v, ca, cb, i0, j0| {
-        if let Some((pv, diff)) = prev {
-            let delta = v - pv;
-            terms.push(if p == 1 {
-                diff.abs() * delta
-            } else {
-                diff * diff * delta
-            });
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut prev = a[0].min(b[0]);
+    let (mut total, mut comp) = (0.0f64, 0.0f64);
+    let mut block = 0.0f64;
+    let mut in_block = 0u32;
+    let mut add = |term: f64, block: &mut f64, in_block: &mut u32| {
+        *block += term;
+        *in_block += 1;
+        if *in_block == 256 {
+            let y = *block - comp;
+            let t = total + y;
+            comp = (t - total) - y;
+            total = t;
+            *block = 0.0;
+            *in_block = 0;
         }
-        prev = Some((v, (i0 + ca) as f64 / n1 - (j0 + cb) as f64 / n2));
-    });
-    let s = pairwise_sum(&terms);
-    if p == 1 { s } else { s.sqrt() }
+    };
+    let term = |diff: f64, delta: f64| {
+        if p == 1 {
+            diff.abs() * delta
+        } else {
+            diff * diff * delta
+        }
+    };
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        let take_a = x <= y;
+        let v = if take_a { x } else { y };
+        let diff = i as f64 / n1 - j as f64 / n2;
+        add(term(diff, v - prev), &mut block, &mut in_block);
+        prev = v;
+        i += usize::from(take_a);
+        j += usize::from(!take_a);
+    }
+    while i < a.len() {
+        let v = a[i];
+        add(
+            term(i as f64 / n1 - 1.0, v - prev),
+            &mut block,
+            &mut in_block,
+        );
+        prev = v;
+        i += 1;
+    }
+    while j < b.len() {
+        let v = b[j];
+        add(
+            term(1.0 - j as f64 / n2, v - prev),
+            &mut block,
+            &mut in_block,
+        );
+        prev = v;
+        j += 1;
+    }
+    let y = block - comp;
+    let sum = total + y;
+    if p == 1 { sum } else { sum.sqrt() }
 }
 
 /// First Wasserstein distance (`scipy.stats.wasserstein_distance`), not normed.
@@ -792,20 +843,25 @@ pub fn bin_numeric(reference: &[f64], current: &[f64], integer: bool) -> Result<
     ))
 }
 
-pub(crate) fn distinct_sorted(x: &[f64]) -> usize {
-    let mut c = 0;
-    let mut prev = None;
-    for v in x {
-        if prev != Some(*v) {
+/// Number of distinct values of a sorted slice, counting stops at `cap`.
+pub(crate) fn distinct_sorted_capped(x: &[f64], cap: usize) -> usize {
+    if x.is_empty() {
+        return 0;
+    }
+    let mut c = 1;
+    for w in x.windows(2) {
+        if w[0] != w[1] {
             c += 1;
-            prev = Some(*v);
+            if c >= cap {
+                return c;
+            }
         }
     }
     c
 }
 
 pub(crate) fn bin_numeric_sorted(a: &[f64], b: &[f64], integer: bool) -> Binned {
-    if distinct_sorted(a) > 20 {
+    if distinct_sorted_capped(a, 21) > 20 {
         let lo = a[0].min(b[0]);
         let hi = a[a.len() - 1].max(b[b.len() - 1]);
         let edges = sturges_edges(lo, hi, a.len() + b.len(), integer);

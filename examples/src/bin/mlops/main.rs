@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
-mod drift;
 mod data;
+mod drift;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
