@@ -153,8 +153,7 @@ fn finite_sorted(s: &Series) -> Result<(Vec<f64>, usize)> {
         }
     }
     let dropped = s.len() - v.len();
-    stats::sort_f64(&mut v);
-    Ok((v, dropped))
+    Ok((stats::sort_f64_owned(v), dropped))
 }
 
 fn label_counts(s: &Series) -> Result<(PlHashMap<String, u64>, usize)> {

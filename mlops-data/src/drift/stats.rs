@@ -62,32 +62,34 @@ fn check_sample(name: &str, x: &[f64], min: usize) -> Result<()> {
 }
 
 fn sorted(x: &[f64]) -> Vec<f64> {
-    let mut v: Vec<f64> = x.iter().map(|v| if *v == 0.0 { 0.0 } else { *v }).collect();
-    sort_f64(&mut v);
-    v
+    let v: Vec<f64> = x.iter().map(|v| if *v == 0.0 { 0.0 } else { *v }).collect();
+    sort_f64_owned(v)
 }
 
 /// Sorts non-NaN floats ascending (-0.0 before +0.0: callers normalise zeros).
 ///
 /// Sorting is the floor of exact KS/Wasserstein; a least-significant-digit radix sort
-/// on the order-preserving integer image of the floats (passes skipped when one
-/// bucket holds everything) is several times faster than a
-/// comparison sort on millions of values (6 passes of 11 bits). Small inputs use `sort_unstable_by`.
-pub(crate) fn sort_f64(v: &mut [f64]) {
-    const SMALL: usize = 4096;
-    if v.len() <= SMALL {
-        v.sort_unstable_by(f64::total_cmp);
-        return;
-    }
-    let key = |x: f64| -> u64 {
-        let b = x.to_bits();
-        if b >> 63 == 1 { !b } else { b | (1 << 63) }
-    };
+/// on the order-preserving integer image of the floats (6 passes of 11 bits, a pass
+/// skipped when one bucket holds everything) is several times faster than a
+/// comparison sort on millions of values. Small inputs use `sort_unstable_by`.
+/// The vector is taken and returned: the keys reuse its allocation (a same-size
+/// `map`/`collect` runs in place), so a sort costs one extra buffer.
+pub(crate) fn sort_f64_owned(v: Vec<f64>) -> Vec<f64> {
     const BITS: u32 = 11;
     const PASSES: usize = 6; // 6 x 11 >= 64
     const MASK: u64 = (1 << BITS) - 1;
-    let mut keys: Vec<u64> = v.iter().map(|x| key(*x)).collect();
-    let mut buf = vec![0u64; keys.len()];
+    if v.len() <= 4096 {
+        let mut v = v;
+        v.sort_unstable_by(f64::total_cmp);
+        return v;
+    }
+    let mut keys: Vec<u64> = v
+        .into_iter()
+        .map(|x| {
+            let b = x.to_bits();
+            if b >> 63 == 1 { !b } else { b | (1 << 63) }
+        })
+        .collect();
     let mut counts = vec![[0usize; 1 << BITS]; PASSES];
     for k in &keys {
         for (pass, c) in counts.iter_mut().enumerate() {
@@ -95,6 +97,7 @@ pub(crate) fn sort_f64(v: &mut [f64]) {
         }
     }
     let n = keys.len();
+    let mut buf = vec![0u64; n];
     for (pass, c) in counts.iter_mut().enumerate() {
         if c.contains(&n) {
             continue; // every key has the same digit here
@@ -113,10 +116,9 @@ pub(crate) fn sort_f64(v: &mut [f64]) {
         }
         std::mem::swap(&mut keys, &mut buf);
     }
-    for (x, k) in v.iter_mut().zip(&keys) {
-        let b = if k >> 63 == 1 { k & !(1 << 63) } else { !k };
-        *x = f64::from_bits(b);
-    }
+    keys.into_iter()
+        .map(|k| f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k }))
+        .collect()
 }
 
 fn check_counts(a: &[u64], b: &[u64]) -> Result<()> {
@@ -238,7 +240,8 @@ fn cdf_distance_sorted(a: &[f64], b: &[f64], p: u8) -> f64 {
     if a.is_empty() || b.is_empty() {
         return f64::NAN;
     }
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    // CDF values as i * (1/n): within one ulp of i / n, and no division per step
+    let (r1, r2) = (1.0 / a.len() as f64, 1.0 / b.len() as f64);
     let (mut i, mut j) = (0usize, 0usize);
     let mut prev = a[0].min(b[0]);
     let (mut total, mut comp) = (0.0f64, 0.0f64);
@@ -267,7 +270,7 @@ fn cdf_distance_sorted(a: &[f64], b: &[f64], p: u8) -> f64 {
         let (x, y) = (a[i], b[j]);
         let take_a = x <= y;
         let v = if take_a { x } else { y };
-        let diff = i as f64 / n1 - j as f64 / n2;
+        let diff = i as f64 * r1 - j as f64 * r2;
         add(term(diff, v - prev), &mut block, &mut in_block);
         prev = v;
         i += usize::from(take_a);
@@ -276,7 +279,7 @@ fn cdf_distance_sorted(a: &[f64], b: &[f64], p: u8) -> f64 {
     while i < a.len() {
         let v = a[i];
         add(
-            term(i as f64 / n1 - 1.0, v - prev),
+            term(i as f64 * r1 - 1.0, v - prev),
             &mut block,
             &mut in_block,
         );
@@ -286,7 +289,7 @@ fn cdf_distance_sorted(a: &[f64], b: &[f64], p: u8) -> f64 {
     while j < b.len() {
         let v = b[j];
         add(
-            term(1.0 - j as f64 / n2, v - prev),
+            term(1.0 - j as f64 * r2, v - prev),
             &mut block,
             &mut in_block,
         );
@@ -1156,7 +1159,7 @@ mod tests {
             })
             .collect();
         let mut w = v.clone();
-        sort_f64(&mut v);
+        v = sort_f64_owned(v);
         w.sort_unstable_by(f64::total_cmp);
         assert_eq!(v, w);
     }
