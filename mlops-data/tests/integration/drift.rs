@@ -593,3 +593,64 @@ fn drift_from_profiles_stays_within_its_error_bound() {
             .contains("raw data")
     );
 }
+
+// ---------------------------------------------------------------------------
+// Invariants
+
+mod invariants {
+    use mlops_data::drift::stats;
+    use proptest::prelude::*;
+
+    fn sample() -> impl Strategy<Value = Vec<f64>> {
+        prop::collection::vec(
+            prop_oneof![-1e6f64..1e6, (-5i32..5).prop_map(f64::from)],
+            1..60,
+        )
+    }
+
+    fn counts() -> impl Strategy<Value = (Vec<u64>, Vec<u64>)> {
+        (1usize..8).prop_flat_map(|k| {
+            (
+                prop::collection::vec(0u64..50, k),
+                prop::collection::vec(0u64..50, k),
+            )
+                .prop_filter("non-empty sides", |(a, b)| {
+                    a.iter().sum::<u64>() > 0 && b.iter().sum::<u64>() > 0
+                })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn tests_give_probabilities_and_distances_are_symmetric(a in sample(), b in sample()) {
+            let ks = stats::ks(&a, &b).unwrap();
+            prop_assert!((0.0..=1.0).contains(&ks.statistic));
+            prop_assert!((0.0..=1.0).contains(&ks.p_value.unwrap()));
+            let ks_ba = stats::ks(&b, &a).unwrap();
+            prop_assert_eq!(ks.statistic, ks_ba.statistic);
+            let mw = stats::mann_whitney_u(&a, &b).unwrap();
+            prop_assert!((0.0..=1.0).contains(&mw.p_value.unwrap()));
+            let w = stats::wasserstein_distance(&a, &b).unwrap().statistic;
+            let w_ba = stats::wasserstein_distance(&b, &a).unwrap().statistic;
+            prop_assert!(w >= 0.0 && (w - w_ba).abs() <= 1e-9 * w.max(1.0));
+            let e = stats::energy_distance(&a, &b).unwrap().statistic;
+            prop_assert!(e >= 0.0);
+            prop_assert_eq!(stats::ks(&a, &a).unwrap().statistic, 0.0);
+            prop_assert_eq!(stats::wasserstein_distance(&a, &a).unwrap().statistic, 0.0);
+        }
+
+        #[test]
+        fn binned_scores_are_in_range((r, c) in counts()) {
+            let js = stats::jensenshannon(&r, &c).unwrap().statistic;
+            prop_assert!((0.0..=std::f64::consts::LN_2.sqrt() + 1e-12).contains(&js));
+            prop_assert!(stats::psi(&r, &c).unwrap().statistic >= -1e-12);
+            prop_assert!(stats::kl_div(&r, &c).unwrap().statistic >= -1e-12);
+            let tvd = stats::tvd(&r, &c).unwrap().statistic;
+            prop_assert!((0.0..=1.0 + 1e-12).contains(&tvd));
+            let h = stats::hellinger_categorical(&r, &c).unwrap().statistic;
+            prop_assert!((0.0..=1.0).contains(&h));
+            let p = stats::chi2_contingency(&r, &c).unwrap().p_value.unwrap();
+            prop_assert!(p.is_nan() || (0.0..=1.0).contains(&p));
+        }
+    }
+}
