@@ -98,7 +98,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Err(_) => f64::NAN,
     };
+    // Per-column cost: the contract restricted to one column at a time.
+    let mut breakdown = serde_json::Map::new();
+    if std::env::var_os("BENCH_BREAKDOWN").is_some() {
+        for spec in &contract.columns {
+            let one = Contract {
+                columns: vec![spec.clone()],
+                ..Contract::default()
+            };
+            let (t, r) = best(runs, || one.validate(&df));
+            r?;
+            breakdown.insert(spec.name.clone(), serde_json::json!(t));
+        }
+    }
     let out = serde_json::json!({
+        "validate_breakdown": breakdown,
         "rows": df.height(),
         "columns": df.width(),
         "read": read,

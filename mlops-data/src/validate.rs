@@ -176,6 +176,10 @@ enum Judge {
     /// Count of failing rows out of a denominator (a key of the aggregate row or all rows).
     Rows {
         fail: Box<Expr>,
+        /// When set, the aggregate counts rows where this is true (cheaper kernels:
+        /// `is_between`, `is_in`, `contains`), and failing rows are the denominator
+        /// minus that count.
+        pass: Option<Box<Expr>>,
         denominator: Denominator,
         mostly: Option<f64>,
         /// Expression whose value is shown in samples.
@@ -321,6 +325,7 @@ impl Contract {
                     detail: "nulls are not allowed".into(),
                     judge: Judge::Rows {
                         fail: Box::new(c.clone().is_null()),
+                        pass: None,
                         denominator: Denominator::Rows,
                         mostly: None,
                         value: None,
@@ -348,8 +353,10 @@ impl Contract {
                 } else {
                     c.clone()
                 };
-                let row_check = |fail: Expr, mostly: Option<f64>| Judge::Rows {
-                    fail: Box::new(fail),
+                // A value check given by its pass mask (null on null rows).
+                let row_check = |ok: Expr, mostly: Option<f64>| Judge::Rows {
+                    fail: Box::new(fail_mask(c.clone().is_not_null().and(ok.clone().not()))),
+                    pass: Some(Box::new(ok)),
                     denominator: Denominator::NonNull(nulls),
                     mostly,
                     value: Some(Box::new(c.clone())),
@@ -366,25 +373,39 @@ impl Contract {
                             failures.push(not_applicable("numeric"));
                             continue;
                         }
-                        let mut ok = lit(true);
-                        if let Some(lo) = min {
-                            ok = ok.and(if *min_exclusive {
-                                c.clone().gt(lit(*lo))
+                        let lower = |lo: f64| {
+                            if *min_exclusive {
+                                c.clone().gt(lit(lo))
                             } else {
-                                c.clone().gt_eq(lit(*lo))
-                            });
-                        }
-                        if let Some(hi) = max {
-                            ok = ok.and(if *max_exclusive {
-                                c.clone().lt(lit(*hi))
+                                c.clone().gt_eq(lit(lo))
+                            }
+                        };
+                        let upper = |hi: f64| {
+                            if *max_exclusive {
+                                c.clone().lt(lit(hi))
                             } else {
-                                c.clone().lt_eq(lit(*hi))
-                            });
-                        }
-                        let mut fail = c.clone().is_not_null().and(ok.not());
-                        if dtype.is_float() {
-                            fail = fail.or(c.clone().is_nan());
-                        }
+                                c.clone().lt_eq(lit(hi))
+                            }
+                        };
+                        let float = dtype.is_float();
+                        // NaN is never in range (polars orders NaN above every number,
+                        // so an upper bound already rejects it).
+                        let ok = match (min, max) {
+                            (Some(lo), Some(hi)) => {
+                                let closed = match (*min_exclusive, *max_exclusive) {
+                                    (false, false) => ClosedInterval::Both,
+                                    (false, true) => ClosedInterval::Left,
+                                    (true, false) => ClosedInterval::Right,
+                                    (true, true) => ClosedInterval::None,
+                                };
+                                c.clone().is_between(lit(*lo), lit(*hi), closed)
+                            }
+                            (Some(lo), None) if float => lower(*lo).and(c.clone().is_not_nan()),
+                            (Some(lo), None) => lower(*lo),
+                            (None, Some(hi)) => upper(*hi),
+                            (None, None) if float => c.clone().is_not_nan(),
+                            (None, None) => c.clone().is_not_null(),
+                        };
                         let detail = format!(
                             "values in {}{}, {}{}",
                             if *min_exclusive { "(" } else { "[" },
@@ -392,7 +413,7 @@ impl Contract {
                             max.map(|v| v.to_string()).unwrap_or_else(|| "inf".into()),
                             if *max_exclusive { ")" } else { "]" },
                         );
-                        (row_check(fail_mask(fail), *mostly), detail)
+                        (row_check(ok, *mostly), detail)
                     }
                     ColumnCheck::AllowedSet { values, mostly } => {
                         let (probe, set) = if numeric {
@@ -443,29 +464,23 @@ impl Contract {
                             failures.push(not_applicable("numeric, string or bool"));
                             continue;
                         };
-                        let fail = c
-                            .clone()
-                            .is_not_null()
-                            .and(probe.is_in(lit(set).implode(false), false).not());
+                        let ok = probe.is_in(lit(set).implode(false), false);
                         let shown: Vec<String> = values.iter().take(10).map(scalar_text).collect();
                         let detail = format!(
                             "values in {{{}{}}}",
                             shown.join(", "),
                             if values.len() > 10 { ", ..." } else { "" }
                         );
-                        (row_check(fail_mask(fail), *mostly), detail)
+                        (row_check(ok, *mostly), detail)
                     }
                     ColumnCheck::Regex { pattern, mostly } => {
                         if !stringy {
                             failures.push(not_applicable("string"));
                             continue;
                         }
-                        let fail = s
-                            .clone()
-                            .is_not_null()
-                            .and(s.clone().str().contains(lit(pattern.as_str()), true).not());
+                        let ok = s.clone().str().contains(lit(pattern.as_str()), true);
                         let detail = format!("values match /{pattern}/");
-                        (row_check(fail_mask(fail), *mostly), detail)
+                        (row_check(ok, *mostly), detail)
                     }
                     ColumnCheck::StrLength { min, max, mostly } => {
                         if !stringy {
@@ -473,38 +488,37 @@ impl Contract {
                             continue;
                         }
                         let l = s.clone().str().len_chars();
-                        let mut ok = lit(true);
+                        let mut ok = s.clone().is_not_null();
                         if let Some(lo) = min {
                             ok = ok.and(l.clone().gt_eq(lit(*lo)));
                         }
                         if let Some(hi) = max {
                             ok = ok.and(l.clone().lt_eq(lit(*hi)));
                         }
-                        let fail = s.clone().is_not_null().and(ok.not());
                         let detail = format!(
                             "length in [{}, {}]",
                             min.map(|v| v.to_string()).unwrap_or_else(|| "0".into()),
                             max.map(|v| v.to_string()).unwrap_or_else(|| "inf".into())
                         );
-                        (row_check(fail_mask(fail), *mostly), detail)
+                        (row_check(ok, *mostly), detail)
                     }
                     ColumnCheck::Unique { mostly } => {
-                        let fail = c.clone().is_not_null().and(c.clone().is_duplicated());
+                        let ok = c.clone().is_not_null().and(c.clone().is_duplicated().not());
                         let detail = "values are unique".to_string();
-                        (row_check(fail_mask(fail), *mostly), detail)
+                        (row_check(ok, *mostly), detail)
                     }
                     ColumnCheck::Finite { mostly } => {
                         if !numeric {
                             failures.push(not_applicable("numeric"));
                             continue;
                         }
-                        let fail = if dtype.is_float() {
-                            c.clone().is_nan().or(c.clone().is_infinite())
+                        let ok = if dtype.is_float() {
+                            c.clone().is_finite()
                         } else {
-                            lit(false)
+                            c.clone().is_not_null()
                         };
                         let detail = "no NaN or inf".to_string();
-                        (row_check(fail_mask(fail), *mostly), detail)
+                        (row_check(ok, *mostly), detail)
                     }
                     ColumnCheck::Monotonic { direction, strict } => {
                         let prev = c.clone().shift(lit(1));
@@ -525,6 +539,7 @@ impl Contract {
                         (
                             Judge::Rows {
                                 fail: Box::new(fail_mask(fail)),
+                                pass: None,
                                 denominator: Denominator::Rows,
                                 mostly: None,
                                 value: Some(Box::new(c.clone())),
@@ -544,6 +559,9 @@ impl Contract {
                     }
                 };
                 let fail_sum = match &judge {
+                    Judge::Rows { pass: Some(ok), .. } => {
+                        (**ok).clone().sum().cast(DataType::UInt64)
+                    }
                     Judge::Rows { fail, .. } => (**fail).clone().sum().cast(DataType::UInt64),
                     _ => lit(0u64),
                 };
@@ -585,6 +603,7 @@ impl Contract {
                 detail: format!("rows unique over {set:?}"),
                 judge: Judge::Rows {
                     fail: Box::new(fail),
+                    pass: None,
                     denominator: Denominator::Rows,
                     mostly: None,
                     value: None,
@@ -676,6 +695,7 @@ impl Contract {
                 detail: format!("custom: {}", cc.expr),
                 judge: Judge::Rows {
                     fail: Box::new(fail),
+                    pass: None,
                     denominator: Denominator::Rows,
                     mostly: cc.mostly,
                     value: None,
@@ -751,16 +771,22 @@ impl Contract {
             let failure = match &p.judge {
                 Judge::Rows {
                     fail,
+                    pass,
                     denominator,
                     mostly,
                     value,
                 } => {
-                    let n_fail = get(p.key).unwrap_or(0.0) as u64;
+                    let counted = get(p.key).unwrap_or(0.0) as u64;
                     let denom = match denominator {
                         Denominator::Rows => rows,
                         Denominator::NonNull(k) => {
                             rows.saturating_sub(get(*k).unwrap_or(0.0) as u64)
                         }
+                    };
+                    let n_fail = if pass.is_some() {
+                        denom.saturating_sub(counted)
+                    } else {
+                        counted
                     };
                     let frac = if denom == 0 {
                         0.0

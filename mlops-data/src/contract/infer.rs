@@ -2,7 +2,7 @@
 //!
 //! As pandera's `infer_schema` and TFDV's `infer_schema` do: exact dtypes, nullability
 //! from the data, numeric ranges widened by a margin (10% of the observed span on each
-//! side, rounded outward for integers, never below zero for a non-negative column),
+//! side, rounded outward to integers or three significant digits of the span, never below zero for a non-negative column),
 //! allowed sets for low-cardinality string columns, and the observed row count as a
 //! lower bound of one. Everything is computed in one polars `select`.
 
@@ -87,6 +87,21 @@ impl Contract {
                 if dtype.is_integer() {
                     min = min.floor();
                     max = max.ceil();
+                } else {
+                    // Round outward to three significant digits of the span, so the
+                    // contract reads 3.47 rather than 3.4699999999999998.
+                    let e = span.log10().floor() as i32 - 2;
+                    let (lo_r, hi_r) = if e < 0 {
+                        let f = 10f64.powi(-e);
+                        ((min * f).floor() / f, (max * f).ceil() / f)
+                    } else {
+                        let f = 10f64.powi(e);
+                        ((min / f).floor() * f, (max / f).ceil() * f)
+                    };
+                    if lo_r.is_finite() && hi_r.is_finite() {
+                        min = lo_r;
+                        max = hi_r;
+                    }
                 }
                 spec.checks.push(ColumnCheck::range(Some(min), Some(max)));
             }

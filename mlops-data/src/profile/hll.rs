@@ -103,7 +103,7 @@ impl HyperLogLog {
             // The low `shift` bits of the index become the top bits of the remainder.
             let low = (i & ((1 << shift) - 1)) as u64;
             let rho = if low == 0 {
-                r + shift
+                r.saturating_add(shift)
             } else {
                 (low.leading_zeros() - (64 - shift as u32)) as u8 + 1
             };

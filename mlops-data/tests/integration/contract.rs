@@ -257,8 +257,8 @@ fn infer_proposes_a_contract_the_data_passes() {
     match &alcohol.checks[0] {
         ColumnCheck::Range { min, max, .. } => {
             // observed [8.4, 14.9], span 6.5, 10% margin
-            assert!((min.unwrap() - 7.75).abs() < 1e-9, "{min:?}");
-            assert!((max.unwrap() - 15.55).abs() < 1e-9, "{max:?}");
+            assert_eq!(*min, Some(7.75));
+            assert_eq!(*max, Some(15.55));
         }
         other => panic!("{other:?}"),
     }

@@ -301,3 +301,51 @@ fn lazy_scan_of_a_file_validates() {
         assert!(fa.get(i as usize).unwrap() > 8.0);
     }
 }
+
+#[test]
+fn nan_and_nulls_in_range_and_set_checks() {
+    let df = df!(
+        "x" => [Some(1.0), Some(f64::NAN), None, Some(50.0), Some(f64::NEG_INFINITY)],
+        "s" => [Some("a"), None, Some("b"), Some("q"), Some("a")],
+    )
+    .unwrap();
+    let run = |check: ColumnCheck| {
+        let c = Contract {
+            columns: vec![ColumnSpec::new("x").check(check)],
+            ..Contract::default()
+        };
+        let r = c.validate(&df).unwrap();
+        r.failures
+            .first()
+            .map(|f| (f.failing_rows, f.sample_rows.clone()))
+    };
+    // NaN fails every range; nulls never fail value checks; -inf fails a lower bound.
+    assert_eq!(
+        run(ColumnCheck::range(Some(0.0), Some(10.0))),
+        Some((3, vec![1, 3, 4]))
+    );
+    assert_eq!(
+        run(ColumnCheck::range(Some(0.0), None)),
+        Some((2, vec![1, 4]))
+    );
+    assert_eq!(
+        run(ColumnCheck::range(None, Some(10.0))),
+        Some((2, vec![1, 3]))
+    );
+    assert_eq!(run(ColumnCheck::range(None, None)), Some((1, vec![1])));
+    assert_eq!(
+        run(ColumnCheck::Finite { mostly: None }),
+        Some((2, vec![1, 4]))
+    );
+    let c = Contract {
+        columns: vec![ColumnSpec::new("s").check(ColumnCheck::AllowedSet {
+            values: vec![Scalar::Str("a".into()), Scalar::Str("b".into())],
+            mostly: None,
+        })],
+        ..Contract::default()
+    };
+    let r = c.validate(&df).unwrap();
+    assert_eq!(r.failures[0].failing_rows, 1);
+    assert_eq!(r.failures[0].sample_rows, vec![3]);
+    assert!((r.failures[0].failing_fraction - 0.25).abs() < 1e-12);
+}
