@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod models;
 mod store;
+mod data;
+mod drift;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
@@ -33,6 +35,10 @@ enum Command {
     Models(models::Cmd),
     #[command(flatten)]
     Store(store::Cmd),
+    #[command(flatten)]
+    Drift(drift::Cmd),
+    #[command(flatten)]
+    Data(data::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -44,6 +50,8 @@ fn main() -> ExitCode {
         Command::Audit(c) => audit::run(c),
         Command::Models(c) => models::run(c),
         Command::Store(c) => store::run(c),
+        Command::Drift(c) => drift::run(c),
+        Command::Data(c) => data::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,587 @@
+//! The drift report: every column of two frames compared, as plain serde data.
+//!
+//! Per column: NaN, ±inf and nulls are dropped (and counted), the method and threshold
+//! are resolved ([`DriftConfig`]), the statistic is computed, and the binned
+//! distributions used (or, for methods without bins, Evidently's binning for the
+//! picture) are kept so the report can be drawn without the data. A column that
+//! cannot be tested (empty after dropping, missing in the current frame, a method
+//! that does not fit its type) gets an `error` entry and does not count towards the
+//! drift share; nothing here panics on data.
+//!
+//! Speed: each numeric column is sorted once (`sort_unstable_by(f64::total_cmp)`)
+//! and every statistic walks the sorted arrays; columns are spread over threads.
+
+use polars::prelude::*;
+
+use super::config::{ColumnType, DriftConfig, Method, default_method};
+use super::stats::{self, TestResult};
+use crate::{Error, Result};
+
+/// Distribution of one column on both sides, as binned for the method or the chart.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Distribution {
+    /// Equal-width bin edges (`bins + 1`) for numeric columns with many values;
+    /// `None` when each bin is one value or category (see `labels`).
+    pub edges: Option<Vec<f64>>,
+    /// One label per bin when bins are single values or categories; empty otherwise.
+    pub labels: Vec<String>,
+    /// Reference counts per bin.
+    pub reference: Vec<u64>,
+    /// Current counts per bin.
+    pub current: Vec<u64>,
+}
+
+/// The drift verdict for one column.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnDrift {
+    /// Column name.
+    pub column: String,
+    /// The column's type (given or inferred).
+    pub column_type: ColumnType,
+    /// The method used; `None` when the column could not be tested.
+    pub method: Option<Method>,
+    /// The method's statistic: the test statistic (D, chi-square, z, t, U, A2, T) for
+    /// tests, the distance for distances.
+    pub statistic: Option<f64>,
+    /// The p-value for tests; `None` for distances.
+    pub p_value: Option<f64>,
+    /// What is compared with the threshold: the p-value for tests, else the statistic.
+    pub score: Option<f64>,
+    /// The threshold used.
+    pub threshold: Option<f64>,
+    /// Whether the column drifted.
+    pub drifted: bool,
+    /// Values compared from the reference (after dropping).
+    pub n_reference: usize,
+    /// Values compared from the current frame (after dropping).
+    pub n_current: usize,
+    /// Nulls, NaN and ±inf dropped from the reference.
+    pub dropped_reference: usize,
+    /// Nulls, NaN and ±inf dropped from the current frame.
+    pub dropped_current: usize,
+    /// The binned distributions (for binned methods, exactly the bins used).
+    pub distribution: Option<Distribution>,
+    /// Why the column was not tested.
+    pub error: Option<String>,
+    /// For reports from profiles: a guaranteed bound on the error of `statistic`
+    /// relative to the exact value on the raw data (0 when exact); `None` for reports
+    /// on raw data and where no bound is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_bound: Option<f64>,
+}
+
+/// Drift of a whole dataset: one entry per column and the dataset verdict.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DriftReport {
+    /// One entry per column, in frame order.
+    pub columns: Vec<ColumnDrift>,
+    /// Columns tested (without an error).
+    pub n_tested: usize,
+    /// Columns that drifted.
+    pub n_drifted: usize,
+    /// `n_drifted / n_tested` (0 when nothing was tested).
+    pub drift_share: f64,
+    /// The share at which the dataset counts as drifted.
+    pub drift_share_threshold: f64,
+    /// Whether `drift_share >= drift_share_threshold` (and something was tested).
+    pub dataset_drift: bool,
+}
+
+/// Evidently's column type inference (new API, `infer_column_type`): floats are
+/// numerical; integers with at most 10 distinct values categorical, else numerical;
+/// strings text when more than half the non-null values are distinct, else
+/// categorical; booleans and categoricals categorical; dates and times datetime.
+pub fn infer_column_type(series: &Series) -> ColumnType {
+    let dt = series.dtype();
+    if dt.is_float() {
+        ColumnType::Numerical
+    } else if dt.is_integer() {
+        match series.n_unique() {
+            Ok(u) if u - usize::from(series.null_count() > 0) <= 10 => ColumnType::Categorical,
+            _ => ColumnType::Numerical,
+        }
+    } else if dt.is_string() {
+        let non_null = series.len() - series.null_count();
+        let unique = series.n_unique().unwrap_or(0) - usize::from(series.null_count() > 0);
+        if unique as f64 > non_null as f64 * 0.5 {
+            ColumnType::Text
+        } else {
+            ColumnType::Categorical
+        }
+    } else if dt.is_bool() || dt.is_categorical() || dt.is_enum() {
+        ColumnType::Categorical
+    } else if dt.is_temporal() {
+        ColumnType::Datetime
+    } else {
+        ColumnType::Unknown
+    }
+}
+
+/// One column's data after dropping nulls and non-finite values.
+enum Prepared {
+    Numeric {
+        reference: Vec<f64>,
+        current: Vec<f64>,
+        integer: bool,
+    },
+    Categorical {
+        labels: Vec<String>,
+        reference: Vec<u64>,
+        current: Vec<u64>,
+    },
+}
+
+fn finite_sorted(s: &Series) -> Result<(Vec<f64>, usize)> {
+    let f = s.cast(&DataType::Float64)?;
+    let ca = f.f64()?;
+    let mut v = Vec::with_capacity(ca.len());
+    // straight over the arrow buffers: far cheaper than the Option iterator
+    for arr in ca.downcast_iter() {
+        if arr.validity().is_none() {
+            v.extend(
+                arr.values()
+                    .iter()
+                    .filter(|x| x.is_finite())
+                    .map(|x| if *x == 0.0 { 0.0 } else { *x }),
+            );
+        } else {
+            for x in arr.iter().flatten() {
+                if x.is_finite() {
+                    v.push(if *x == 0.0 { 0.0 } else { *x });
+                }
+            }
+        }
+    }
+    let dropped = s.len() - v.len();
+    Ok((stats::sort_f64_owned(v), dropped))
+}
+
+fn label_counts(s: &Series) -> Result<(PlHashMap<String, u64>, usize)> {
+    let st = s.cast(&DataType::String)?;
+    let ca = st.str()?;
+    let mut m: PlHashMap<&str, u64> = PlHashMap::new();
+    let mut n = 0usize;
+    for x in ca.iter().flatten() {
+        *m.entry(x).or_insert(0) += 1;
+        n += 1;
+    }
+    let owned = m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    Ok((owned, s.len() - n))
+}
+
+fn prepare(
+    reference: &Series,
+    current: &Series,
+    ty: ColumnType,
+) -> Result<(Prepared, usize, usize)> {
+    let numeric_dtype = reference.dtype().is_primitive_numeric();
+    if numeric_dtype && current.dtype().is_primitive_numeric() {
+        let (r, dr) = finite_sorted(reference)?;
+        let (c, dc) = finite_sorted(current)?;
+        if ty == ColumnType::Numerical {
+            let integer = reference.dtype().is_integer();
+            return Ok((
+                Prepared::Numeric {
+                    reference: r,
+                    current: c,
+                    integer,
+                },
+                dr,
+                dc,
+            ));
+        }
+        // categorical with numeric values: categories in numeric order
+        let (mut labels, mut rc, mut cc) = (vec![], vec![], vec![]);
+        let (mut i, mut j) = (0, 0);
+        while i < r.len() || j < c.len() {
+            let v = match (r.get(i), c.get(j)) {
+                (Some(x), Some(y)) => x.min(*y),
+                (Some(x), None) => *x,
+                (None, Some(y)) => *y,
+                (None, None) => break,
+            };
+            let (i0, j0) = (i, j);
+            while i < r.len() && r[i] == v {
+                i += 1;
+            }
+            while j < c.len() && c[j] == v {
+                j += 1;
+            }
+            labels.push(format_value(v));
+            rc.push((i - i0) as u64);
+            cc.push((j - j0) as u64);
+        }
+        return Ok((
+            Prepared::Categorical {
+                labels,
+                reference: rc,
+                current: cc,
+            },
+            dr,
+            dc,
+        ));
+    }
+    if ty == ColumnType::Numerical {
+        return Err(Error::InvalidArgument(format!(
+            "numerical column has non-numeric type {} / {}",
+            reference.dtype(),
+            current.dtype()
+        )));
+    }
+    let (rm, dr) = label_counts(reference)?;
+    let (cm, dc) = label_counts(current)?;
+    let mut labels: Vec<String> = rm.keys().chain(cm.keys()).cloned().collect();
+    labels.sort_unstable();
+    labels.dedup();
+    let rc = labels
+        .iter()
+        .map(|l| rm.get(l).copied().unwrap_or(0))
+        .collect();
+    let cc = labels
+        .iter()
+        .map(|l| cm.get(l).copied().unwrap_or(0))
+        .collect();
+    Ok((
+        Prepared::Categorical {
+            labels,
+            reference: rc,
+            current: cc,
+        },
+        dr,
+        dc,
+    ))
+}
+
+fn format_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn numeric_distribution(a: &[f64], b: &[f64], integer: bool) -> Distribution {
+    let binned = stats::bin_numeric_sorted(a, b, integer);
+    let labels = binned.values.iter().map(|v| format_value(*v)).collect();
+    Distribution {
+        edges: binned.edges,
+        labels,
+        reference: binned.reference,
+        current: binned.current,
+    }
+}
+
+/// Distinct values of two sorted samples pooled, counting stops at `cap`.
+fn pooled_distinct_capped(a: &[f64], b: &[f64], cap: usize) -> usize {
+    let (mut i, mut j, mut u) = (0usize, 0usize, 0usize);
+    let mut prev: Option<f64> = None;
+    while (i < a.len() || j < b.len()) && u < cap {
+        let v = if j >= b.len() || (i < a.len() && a[i] <= b[j]) {
+            i += 1;
+            a[i - 1]
+        } else {
+            j += 1;
+            b[j - 1]
+        };
+        if prev != Some(v) {
+            u += 1;
+            prev = Some(v);
+        }
+    }
+    u
+}
+
+/// Computes one method on prepared data.
+fn run_method(method: Method, data: &Prepared, dist: &Distribution) -> Result<TestResult> {
+    match data {
+        Prepared::Numeric {
+            reference: a,
+            current: b,
+            integer,
+        } => match method {
+            Method::Ks => Ok(stats::ks_sorted(a, b)),
+            Method::Wasserstein => Ok(stats::wasserstein_sorted(a, b)),
+            Method::EnergyDistance => Ok(stats::energy_distance_sorted(a, b)),
+            Method::MannW => Ok(stats::mann_whitney_sorted(a, b)),
+            Method::TTest => stats::t_test(a, b),
+            Method::Anderson => stats::anderson_sorted(a, b),
+            Method::CramerVonMises => {
+                if a.len() < 2 || b.len() < 2 {
+                    return Err(Error::InvalidArgument(
+                        "cramer_von_mises needs two values per side".into(),
+                    ));
+                }
+                Ok(stats::cramer_von_mises_sorted(a, b))
+            }
+            Method::Hellinger => Ok(stats::hellinger_numeric_sorted(a, b, *integer)),
+            Method::Psi => stats::psi(&dist.reference, &dist.current),
+            Method::KlDiv => stats::kl_div(&dist.reference, &dist.current),
+            Method::JensenShannon => stats::jensenshannon(&dist.reference, &dist.current),
+            // categorical tests on a numeric column: one category per distinct value
+            Method::ChiSquare | Method::Chi2Contingency | Method::Z | Method::Tvd => {
+                let cats = stats::bin_numeric_values(a, b);
+                categorical(method, &cats.0, &cats.1)
+            }
+        },
+        Prepared::Categorical {
+            reference, current, ..
+        } => {
+            if !method.allows_categorical() {
+                return Err(Error::InvalidArgument(format!(
+                    "method {method} does not apply to categorical columns"
+                )));
+            }
+            categorical(method, reference, current)
+        }
+    }
+}
+
+fn categorical(method: Method, r: &[u64], c: &[u64]) -> Result<TestResult> {
+    match method {
+        Method::Psi => stats::psi(r, c),
+        Method::KlDiv => stats::kl_div(r, c),
+        Method::JensenShannon => stats::jensenshannon(r, c),
+        Method::Hellinger => stats::hellinger_categorical(r, c),
+        Method::ChiSquare => stats::chisquare(r, c),
+        Method::Chi2Contingency => stats::chi2_contingency(r, c),
+        Method::Z => stats::z_test(r, c),
+        Method::Tvd => stats::tvd(r, c),
+        other => Err(Error::InvalidArgument(format!(
+            "method {other} does not apply to categorical columns"
+        ))),
+    }
+}
+
+fn error_entry(column: &str, ty: ColumnType, msg: String) -> ColumnDrift {
+    ColumnDrift {
+        column: column.to_string(),
+        column_type: ty,
+        method: None,
+        statistic: None,
+        p_value: None,
+        score: None,
+        threshold: None,
+        drifted: false,
+        n_reference: 0,
+        n_current: 0,
+        dropped_reference: 0,
+        dropped_current: 0,
+        distribution: None,
+        error: Some(msg),
+        error_bound: None,
+    }
+}
+
+fn column_drift(
+    name: &str,
+    ty: ColumnType,
+    reference: &Series,
+    current: &Series,
+    config: &DriftConfig,
+) -> ColumnDrift {
+    if !matches!(ty, ColumnType::Numerical | ColumnType::Categorical) {
+        return error_entry(
+            name,
+            ty,
+            format!("{ty:?} columns are not tested for drift").to_lowercase(),
+        );
+    }
+    let (data, dr, dc) = match prepare(reference, current, ty) {
+        Ok(p) => p,
+        Err(e) => return error_entry(name, ty, e.to_string()),
+    };
+    let (n_ref, n_cur, n_unique, dist) = match &data {
+        Prepared::Numeric {
+            reference: a,
+            current: b,
+            integer,
+        } => {
+            // Evidently's rule only asks whether the pooled sample has more than 2 or
+            // more than 5 distinct values: count up to 6 and stop.
+            let u = pooled_distinct_capped(a, b, 6);
+            let dist = if a.is_empty() || b.is_empty() {
+                None
+            } else {
+                Some(numeric_distribution(a, b, *integer))
+            };
+            (a.len(), b.len(), u, dist)
+        }
+        Prepared::Categorical {
+            labels,
+            reference: r,
+            current: c,
+        } => {
+            let dist = Distribution {
+                edges: None,
+                labels: labels.clone(),
+                reference: r.clone(),
+                current: c.clone(),
+            };
+            (
+                r.iter().sum::<u64>() as usize,
+                c.iter().sum::<u64>() as usize,
+                labels.len(),
+                Some(dist),
+            )
+        }
+    };
+    let mut entry = error_entry(name, ty, String::new());
+    entry.n_reference = n_ref;
+    entry.n_current = n_cur;
+    entry.dropped_reference = dr;
+    entry.dropped_current = dc;
+    if n_ref == 0 || n_cur == 0 {
+        entry.error = Some(format!(
+            "no finite values left in the {} data",
+            if n_ref == 0 { "reference" } else { "current" }
+        ));
+        return entry;
+    }
+    let Some(dist) = dist else {
+        entry.error = Some("no data".into());
+        return entry;
+    };
+    let method = config
+        .chosen_method(name, ty)
+        .unwrap_or_else(|| default_method(ty, n_ref, n_unique));
+    let threshold = config.threshold_for(name, ty, method);
+    entry.method = Some(method);
+    entry.threshold = Some(threshold);
+    let result = run_method(method, &data, &dist);
+    entry.distribution = Some(dist);
+    match result {
+        Ok(r) => {
+            let score = if method.is_test() {
+                r.p_value.unwrap_or(f64::NAN)
+            } else {
+                r.statistic
+            };
+            entry.statistic = Some(r.statistic);
+            entry.p_value = r.p_value;
+            entry.score = Some(score);
+            entry.drifted = method.drifted(score, threshold);
+            entry.error = None;
+        }
+        Err(e) => entry.error = Some(e.to_string()),
+    }
+    entry
+}
+
+/// One column's work: index, name, given type, reference and current data.
+type Job = (usize, String, Option<ColumnType>, Series, Option<Series>);
+
+/// Compares every column of `reference` with the same column of `current`.
+///
+/// Errors only for what stops the whole report (a column listed in
+/// `config.columns` that the reference lacks); everything about a single column's
+/// data is reported in its entry.
+pub fn drift_report(
+    reference: &DataFrame,
+    current: &DataFrame,
+    config: &DriftConfig,
+) -> Result<DriftReport> {
+    let names: Vec<String> = match &config.columns {
+        Some(c) => c.clone(),
+        None => reference
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let mut jobs: Vec<Job> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let r = reference
+            .column(name)
+            .map_err(|_| {
+                Error::InvalidArgument(format!("column {name:?} is not in the reference data"))
+            })?
+            .as_materialized_series()
+            .clone();
+        let ty = config.column_types.get(name).copied();
+        let c = current
+            .column(name)
+            .ok()
+            .map(|c| c.as_materialized_series().clone());
+        jobs.push((i, name.clone(), ty, r, c));
+    }
+    let run = |job: &Job| -> ColumnDrift {
+        let (_, name, ty, r, c) = job;
+        // inferred on the worker: n_unique of a large string column is not free
+        let ty = ty.unwrap_or_else(|| infer_column_type(r));
+        match c {
+            Some(c) => column_drift(name, ty, r, c, config),
+            None => error_entry(name, ty, "column is missing from the current data".into()),
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(jobs.len())
+        .max(1);
+    let mut results: Vec<Option<ColumnDrift>> = vec![None; jobs.len()];
+    if threads <= 1 {
+        for (k, job) in jobs.iter().enumerate() {
+            results[k] = Some(run(job));
+        }
+    } else {
+        // Longest first: numeric columns cost a sort; hand them out dynamically.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let collected = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = jobs.get(k) else { break };
+                        let out = run(job);
+                        if let Ok(mut v) = collected.lock() {
+                            v.push((k, out));
+                        }
+                    }
+                });
+            }
+        });
+        let collected = collected
+            .into_inner()
+            .map_err(|_| Error::InvalidArgument("a drift worker panicked".into()))?;
+        for (k, out) in collected {
+            results[k] = Some(out);
+        }
+    }
+    let columns: Vec<ColumnDrift> = results
+        .into_iter()
+        .zip(&jobs)
+        .map(|(r, job)| {
+            r.unwrap_or_else(|| {
+                error_entry(
+                    &job.1,
+                    job.2.unwrap_or(ColumnType::Unknown),
+                    "not computed".into(),
+                )
+            })
+        })
+        .collect();
+    Ok(summarise(columns, config.drift_share))
+}
+
+/// Builds the dataset verdict from per-column entries.
+pub(crate) fn summarise(columns: Vec<ColumnDrift>, drift_share_threshold: f64) -> DriftReport {
+    let n_tested = columns.iter().filter(|c| c.error.is_none()).count();
+    let n_drifted = columns
+        .iter()
+        .filter(|c| c.error.is_none() && c.drifted)
+        .count();
+    let drift_share = if n_tested == 0 {
+        0.0
+    } else {
+        n_drifted as f64 / n_tested as f64
+    };
+    DriftReport {
+        columns,
+        n_tested,
+        n_drifted,
+        drift_share,
+        drift_share_threshold,
+        dataset_drift: n_tested > 0 && drift_share >= drift_share_threshold,
+    }
+}
