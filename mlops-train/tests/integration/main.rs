@@ -1,0 +1,3 @@
+//! The one integration-test binary of `mlops-train` (one module per area).
+
+mod metrics;
