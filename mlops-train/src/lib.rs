@@ -16,12 +16,22 @@
 
 mod error;
 pub mod evaluation;
+pub mod features;
 pub mod gate;
 pub mod metrics;
+mod model;
+pub mod package;
 pub mod stats;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use evaluation::{
     ContractOutcome, Evaluation, Fairness, GroupMetrics, ModelFacts, RowPredictions, Task,
 };
+pub use features::{
+    Feature, FeatureKind, FeatureSpec, FittedFeatures, Impute, UnseenCategory, frame_from_matrix,
+};
 pub use gate::{Gate, GateOutcome, GateReport, RegressionTest};
+pub use model::{Model, Prediction, Signature, evaluate, measure_latency};
+pub use package::{FlavorRegistry, Lineage, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest};
+pub use train::{Algorithm, LINFA_FLAVOR, LinfaModel, TargetSpec, TargetTask, TrainConfig, train};
