@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 //! Integration tests of `mlops-core`: one binary, one module per area.
 //!
 //! Tests that need several processes re-run this same binary as a child with an
@@ -6,4 +7,5 @@
 
 mod audit;
 mod child;
+mod harness;
 mod store;

@@ -13,7 +13,11 @@ mod audit;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
-#[command(name = "mlops", version, about = "MLOps pipeline tools: data, models, tracking, audit")]
+#[command(
+    name = "mlops",
+    version,
+    about = "MLOps pipeline tools: data, models, tracking, audit"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
