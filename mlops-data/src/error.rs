@@ -16,6 +16,32 @@ pub enum Error {
     /// polars refused an operation.
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
+    /// A data file whose extension names no format the crate reads.
+    #[error("{path}: unsupported file format (expected .csv or .parquet)")]
+    UnsupportedFormat {
+        /// The path as given.
+        path: String,
+    },
+    /// A file could not be opened or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path as given.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A data file could not be parsed.
+    #[error("{path}: cannot read: {message}")]
+    Read {
+        /// The path as given.
+        path: String,
+        /// What the reader said.
+        message: String,
+    },
+    /// JSON or another serialised form could not be read or written.
+    #[error("serialisation: {0}")]
+    Serde(String),
     /// An argument is out of its allowed range or form.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

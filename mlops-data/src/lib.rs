@@ -16,6 +16,14 @@
 
 #![warn(missing_docs)]
 
+mod codec;
 mod error;
+mod io;
+mod profile;
 
 pub use error::{Error, Result};
+pub use io::{FileFormat, read_frame, scan_frame};
+pub use profile::{
+    ColumnKind, ColumnProfile, ColumnSummary, FrequentItems, Histogram, HyperLogLog, Moments,
+    Profile, ProfileOptions, ProfileSummary, QuantileSketch, SUMMARY_QUANTILES, hash_f64, hash_str,
+};

@@ -1,0 +1,110 @@
+//! Frequent values with a mergeable Misra-Gries summary.
+//!
+//! Up to `capacity` distinct values are counted exactly. Past that, the summary keeps
+//! the `capacity` heaviest counters and subtracts the next count from all of them
+//! (Misra-Gries; the mergeable form of Agarwal et al., "Mergeable summaries", 2012).
+//! Every reported count is then at most [`FrequentItems::max_error`] below the true
+//! count, and `max_error <= n / (capacity + 1)`. Merging adds counters and reduces
+//! again, which depends only on the multiset of counters, so it is commutative; while
+//! no reduction happened (`max_error == 0`) the counts are exact and the merge is
+//! exactly the summary of the union.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Default number of counters kept.
+pub const DEFAULT_TOP_K_CAPACITY: u32 = 128;
+
+/// A frequent-values summary of a categorical column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrequentItems {
+    /// Counters kept.
+    pub capacity: u32,
+    /// Values and their (lower-bound) counts.
+    pub counts: BTreeMap<String, u64>,
+    /// Largest possible undercount of any value (0: all counts are exact and every
+    /// value seen is present).
+    pub max_error: u64,
+}
+
+impl FrequentItems {
+    /// An empty summary with `capacity` counters (at least 1).
+    pub fn new(capacity: u32) -> FrequentItems {
+        FrequentItems {
+            capacity: capacity.max(1),
+            counts: BTreeMap::new(),
+            max_error: 0,
+        }
+    }
+
+    /// Adds `count` occurrences of `value`. Call [`reduce`](Self::reduce) after a
+    /// batch of additions.
+    pub fn add(&mut self, value: &str, count: u64) {
+        if let Some(c) = self.counts.get_mut(value) {
+            *c += count;
+        } else {
+            self.counts.insert(value.to_string(), count);
+        }
+    }
+
+    /// Brings the summary back to `capacity` counters.
+    pub fn reduce(&mut self) {
+        let cap = self.capacity as usize;
+        if self.counts.len() <= cap {
+            return;
+        }
+        let mut c: Vec<u64> = self.counts.values().copied().collect();
+        c.sort_unstable_by(|a, b| b.cmp(a));
+        let cut = c[cap];
+        self.counts.retain(|_, v| {
+            *v = v.saturating_sub(cut);
+            *v > 0
+        });
+        self.max_error += cut;
+    }
+
+    /// Merges `other` into `self` (the smaller capacity wins, so the bound holds).
+    pub fn merge(&mut self, other: &FrequentItems) {
+        self.capacity = self.capacity.min(other.capacity);
+        for (v, c) in &other.counts {
+            self.add(v, *c);
+        }
+        self.max_error += other.max_error;
+        self.reduce();
+    }
+
+    /// Whether every count is exact and every distinct value is present.
+    pub fn is_exact(&self) -> bool {
+        self.max_error == 0
+    }
+
+    /// The `k` most frequent values, heaviest first (ties by value).
+    pub fn top(&self, k: usize) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self.counts.iter().map(|(s, c)| (s.clone(), *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(k);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_until_capacity_then_bounded() {
+        let mut f = FrequentItems::new(4);
+        for (v, c) in [("a", 10), ("b", 5), ("c", 3), ("d", 1)] {
+            f.add(v, c);
+        }
+        f.reduce();
+        assert!(f.is_exact());
+        f.add("e", 1);
+        f.add("f", 1);
+        f.reduce();
+        assert!(f.max_error <= 21 / 5);
+        assert_eq!(f.top(1)[0].0, "a");
+        assert!(f.counts["a"] + f.max_error >= 10);
+    }
+}
