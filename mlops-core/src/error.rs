@@ -72,9 +72,73 @@ pub enum Error {
     /// An argument is out of its allowed range or form.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// An MLflow server (or the local store, speaking MLflow's codes) refused a request.
+    ///
+    /// Match on `code`, never on `message`: the message is for people and can hold
+    /// anything the server chose to print.
+    #[error("MLflow {endpoint}: {code} (HTTP {status}): {message}")]
+    Mlflow {
+        /// The endpoint or operation (`runs/create`, `local:log_param`).
+        endpoint: String,
+        /// HTTP status (0 for the local store).
+        status: u16,
+        /// MLflow's `error_code`, typed.
+        code: crate::mlflow_http::ErrorCode,
+        /// The server's message, truncated to a readable length.
+        message: String,
+    },
+    /// The MLflow server could not be reached (connection refused, timeout, TLS) after
+    /// the retries the call was allowed.
+    #[error("MLflow {endpoint} unreachable after {attempts} attempt(s): {message}")]
+    Unreachable {
+        /// The endpoint called.
+        endpoint: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last transport error.
+        message: String,
+    },
+    /// A tracking store on disk holds something that does not parse.
+    #[error("malformed tracking store file {path}: {problem}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line when known.
+        problem: String,
+    },
+    /// The on-disk spool of points waiting for an unreachable server is full: the new
+    /// points were NOT accepted.
+    #[error(
+        "tracking spool {path} is full ({bytes} bytes): the server has been unreachable too long"
+    )]
+    SpoolFull {
+        /// The spool file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+    },
 }
 
 impl Error {
+    /// The MLflow error code, when this is an [`Error::Mlflow`].
+    pub fn mlflow_code(&self) -> Option<&crate::mlflow_http::ErrorCode> {
+        match self {
+            Error::Mlflow { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// True for "does not exist" answers (`RESOURCE_DOES_NOT_EXIST`, HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::Mlflow {
+                code: crate::mlflow_http::ErrorCode::ResourceDoesNotExist,
+                ..
+            }
+        )
+    }
+
     /// Wraps an I/O error with the path it happened on.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

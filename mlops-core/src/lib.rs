@@ -11,6 +11,10 @@
 //! - lineage ids shared by every crate: [`DatasetRef`], [`RunId`], [`ExperimentId`],
 //!   [`ModelVersionRef`] and [`ModelUri`];
 //! - [`fs`]: the atomic-write and file-lock primitives the other stores build on;
+//! - [`tracking`]: MLflow-compatible experiment tracking ([`Tracker`], [`Run`]) on a
+//!   local MLflow file store or a real MLflow server;
+//! - [`mlflow_http`]: the HTTP layer (auth, retries, typed errors) of every MLflow
+//!   REST backend;
 //! - one error type, [`Error`], with [`Result`].
 //!
 //! ## Usage
@@ -49,10 +53,16 @@ mod digest;
 mod error;
 pub mod fs;
 mod lineage;
+pub mod mlflow_http;
 mod store;
+pub mod tracking;
 
 pub use audit::{AuditLog, AuditRecord, AuditVerification, now_ms};
 pub use digest::{Digest, Hasher};
 pub use error::{Error, Result};
 pub use lineage::{ColumnSchema, DatasetRef, ExperimentId, ModelUri, ModelVersionRef, RunId};
 pub use store::{ArtifactStore, MANIFEST_KIND, Manifest, ManifestEntry, ObjectReader};
+pub use tracking::{
+    Experiment, LocalTracker, Metric, Param, RestTracker, Run, RunInfo, RunOptions, RunRecord,
+    RunStatus, RunTag, SearchRuns, Tracker, ViewType, tracker_from_env, tracker_from_uri,
+};
