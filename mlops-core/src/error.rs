@@ -117,6 +117,47 @@ pub enum Error {
         /// Its size.
         bytes: u64,
     },
+    /// No registered model has this name.
+    #[error("registered model {name:?} does not exist")]
+    ModelNotFound {
+        /// The model name asked for.
+        name: String,
+    },
+    /// A registered model with this name already exists.
+    #[error("registered model {name:?} already exists")]
+    ModelAlreadyExists {
+        /// The name that is taken.
+        name: String,
+    },
+    /// The registered model exists but has no such version (or it was deleted).
+    #[error("model version models:/{name}/{version} does not exist")]
+    VersionNotFound {
+        /// Registered model name.
+        name: String,
+        /// The version asked for.
+        version: u64,
+    },
+    /// The registered model exists but no alias of this name is set on it.
+    #[error("alias models:/{name}@{alias} is not set")]
+    AliasNotFound {
+        /// Registered model name.
+        name: String,
+        /// The alias asked for.
+        alias: String,
+    },
+    /// A model version's package no longer matches the digest recorded at registration
+    /// (its bytes were changed, or it is missing from the store).
+    #[error("package of models:/{name}/{version} ({digest}) fails verification: {problem}")]
+    PackageTampered {
+        /// Registered model name.
+        name: String,
+        /// Version number.
+        version: u64,
+        /// The digest recorded on the version.
+        digest: crate::Digest,
+        /// What verification found.
+        problem: String,
+    },
 }
 
 impl Error {

@@ -15,6 +15,9 @@
 //!   local MLflow file store or a real MLflow server;
 //! - [`mlflow_http`]: the HTTP layer (auth, retries, typed errors) of every MLflow
 //!   REST backend;
+//! - [`registry`]: the model registry ([`Registry`]) on MLflow's file-store layout
+//!   ([`LocalRegistry`]) or a real MLflow server ([`MlflowRegistry`]), with an alias
+//!   history MLflow does not keep ([`Registry::alias_at`], [`Registry::rollback_alias`]);
 //! - one error type, [`Error`], with [`Result`].
 //!
 //! ## Usage
@@ -54,13 +57,19 @@ mod error;
 pub mod fs;
 mod lineage;
 pub mod mlflow_http;
+pub mod registry;
 mod store;
 pub mod tracking;
+mod yaml;
 
 pub use audit::{AuditLog, AuditRecord, AuditVerification, now_ms};
 pub use digest::{Digest, Hasher};
 pub use error::{Error, Result};
 pub use lineage::{ColumnSchema, DatasetRef, ExperimentId, ModelUri, ModelVersionRef, RunId};
+pub use registry::{
+    AliasChange, AliasMove, LocalRegistry, MlflowRegistry, ModelVersion, NewVersion,
+    RegisteredModel, Registry, registry_from_env, registry_from_uri,
+};
 pub use store::{ArtifactStore, MANIFEST_KIND, Manifest, ManifestEntry, ObjectReader};
 pub use tracking::{
     Experiment, LocalTracker, Metric, Param, RestTracker, Run, RunInfo, RunOptions, RunRecord,

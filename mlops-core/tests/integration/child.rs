@@ -69,3 +69,30 @@ fn audit_appender() {
         .unwrap();
     }
 }
+
+/// Registers `MLOPS_CHILD_VERSIONS` versions of `MLOPS_CHILD_MODEL` in the local registry
+/// at `MLOPS_CHILD_REGISTRY`, each tagged `writer=<MLOPS_CHILD_WRITER>/<i>` and with that
+/// text's digest as its package.
+#[test]
+fn registry_registrar() {
+    let Ok(root) = std::env::var("MLOPS_CHILD_REGISTRY") else {
+        return;
+    };
+    use mlops_core::{LocalRegistry, NewVersion, Registry};
+    let model = std::env::var("MLOPS_CHILD_MODEL").unwrap();
+    let n: u32 = std::env::var("MLOPS_CHILD_VERSIONS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let writer = std::env::var("MLOPS_CHILD_WRITER").unwrap();
+    let reg = LocalRegistry::open(PathBuf::from(root)).unwrap();
+    for i in 0..n {
+        let tag = format!("{writer}/{i}");
+        let digest = reg.artifact_store().put_bytes(tag.as_bytes()).unwrap();
+        reg.create_version(
+            &model,
+            &NewVersion::new(digest, format!("file:///pkg/{tag}")).tag("writer", &tag),
+        )
+        .unwrap();
+    }
+}

@@ -8,4 +8,5 @@
 mod audit;
 mod child;
 mod harness;
+mod registry;
 mod store;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod models;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Audit(audit::Cmd),
+    #[command(flatten)]
+    Models(models::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Audit(c) => audit::run(c),
+        Command::Models(c) => models::run(c),
     };
     match result {
         Ok(code) => code,

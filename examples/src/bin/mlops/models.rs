@@ -1,0 +1,299 @@
+//! `mlops models list|versions NAME|alias NAME ALIAS VERSION|history NAME ALIAS`: look at
+//! a model registry from a shell or a CI log, on either backend.
+//!
+//! The registry is the one `--tracking-uri` names, else `MLFLOW_REGISTRY_URI`, else
+//! `MLFLOW_TRACKING_URI`, else `./mlruns` (the MLflow client's order): a path or
+//! `file:` URI opens the local store, `http(s)://` a real MLflow server.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use mlops_core::registry::{ModelQuery, VersionQuery};
+use mlops_core::{AliasChange, Registry, registry_from_env, registry_from_uri};
+
+use crate::CmdResult;
+
+/// Model-registry subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Model registry: models, versions, aliases and alias history.
+    Models {
+        /// Registry location: a path, a file: URI or an http(s):// MLflow server
+        /// (default: MLFLOW_REGISTRY_URI, MLFLOW_TRACKING_URI, ./mlruns).
+        #[arg(long, global = true)]
+        tracking_uri: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: ModelsCmd,
+    },
+}
+
+/// `mlops models ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCmd {
+    /// List registered models with their aliases.
+    List {
+        /// Only names matching this SQL LIKE pattern (`fraud%`).
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// List the versions of a model, newest first.
+    Versions {
+        /// Registered model name.
+        name: String,
+    },
+    /// Point ALIAS at VERSION (recorded in the alias history and the audit log).
+    Alias {
+        /// Registered model name.
+        name: String,
+        /// Alias (`champion`, `challenger`, ...).
+        alias: String,
+        /// Version number.
+        version: u64,
+        /// Why (kept in the history).
+        #[arg(long, default_value = "set from the command line")]
+        reason: String,
+        /// Who (default: MLOPS_ACTOR, else USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Show every recorded move of ALIAS: when, who, from, to, why.
+    History {
+        /// Registered model name.
+        name: String,
+        /// Alias.
+        alias: String,
+    },
+}
+
+/// Writes a line to stdout; a closed pipe (`mlops models list | head`) ends the
+/// command quietly instead of panicking like `println!`.
+macro_rules! out {
+    ($o:expr, $($arg:tt)*) => {
+        writeln!($o, $($arg)*)?
+    };
+}
+
+/// Runs a models subcommand.
+pub fn run(cmd: Cmd) -> CmdResult {
+    let stdout = std::io::stdout();
+    let mut o = stdout.lock();
+    match run_to(cmd, &mut o).and_then(|c| {
+        o.flush()?;
+        Ok(c)
+    }) {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        other => other,
+    }
+}
+
+fn run_to(cmd: Cmd, o: &mut dyn Write) -> CmdResult {
+    let Cmd::Models {
+        tracking_uri,
+        json,
+        cmd,
+    } = cmd;
+    let reg: Box<dyn Registry> = match tracking_uri.as_deref() {
+        Some(u) => registry_from_uri(Some(u))?,
+        None => registry_from_env()?,
+    };
+    match cmd {
+        ModelsCmd::List { filter } => {
+            let mut q = ModelQuery {
+                name_like: filter,
+                ..ModelQuery::default()
+            };
+            if !json {
+                out!(
+                    o,
+                    "{:<32} {:<16} {:<30} DESCRIPTION",
+                    "NAME",
+                    "UPDATED",
+                    "ALIASES"
+                );
+            }
+            loop {
+                let page = reg.search_models(&q)?;
+                for m in &page.items {
+                    if json {
+                        out!(o, "{}", serde_json::to_string(m)?);
+                    } else {
+                        let aliases: Vec<String> =
+                            m.aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
+                        out!(
+                            o,
+                            "{:<32} {:<16} {:<30} {}",
+                            m.name,
+                            utc(m.last_updated_timestamp),
+                            aliases.join(","),
+                            m.description.as_deref().unwrap_or("").replace('\n', " ")
+                        );
+                    }
+                }
+                match page.next_page_token {
+                    Some(t) => q.page_token = Some(t),
+                    None => break,
+                }
+            }
+        }
+        ModelsCmd::Versions { name } => {
+            // A typed "no such model" rather than an empty list.
+            let aliases = reg.get_model(&name)?.aliases;
+            let mut q = VersionQuery::of_model(&name);
+            if !json {
+                out!(
+                    o,
+                    "{:>7}  {:<16} {:<8} {:<18} {:<14} {:<32} SOURCE",
+                    "VERSION",
+                    "CREATED",
+                    "STATUS",
+                    "ALIASES",
+                    "PACKAGE",
+                    "RUN"
+                );
+            }
+            loop {
+                let page = reg.search_versions(&q)?;
+                for v in &page.items {
+                    if json {
+                        out!(o, "{}", serde_json::to_string(v)?);
+                        continue;
+                    }
+                    let al: Vec<&str> = aliases
+                        .iter()
+                        .filter(|(_, n)| **n == v.version)
+                        .map(|(a, _)| a.as_str())
+                        .collect();
+                    let pkg = match v.package_digest() {
+                        Ok(Some(d)) => d.short(),
+                        _ => "-".into(),
+                    };
+                    out!(
+                        o,
+                        "{:>7}  {:<16} {:<8} {:<18} {:<14} {:<32} {}",
+                        v.version,
+                        utc(v.creation_timestamp),
+                        v.status.as_str(),
+                        al.join(","),
+                        pkg,
+                        v.run_id.as_ref().map(|r| r.as_str()).unwrap_or("-"),
+                        v.source
+                    );
+                }
+                match page.next_page_token {
+                    Some(t) => q.page_token = Some(t),
+                    None => break,
+                }
+            }
+        }
+        ModelsCmd::Alias {
+            name,
+            alias,
+            version,
+            reason,
+            actor,
+        } => {
+            let mut change = AliasChange::new(reason);
+            if let Some(a) = actor {
+                change = change.by(a);
+            }
+            let m = reg.set_alias(&name, &alias, version, &change)?;
+            if json {
+                out!(o, "{}", serde_json::to_string(&m)?);
+            } else {
+                out!(
+                    o,
+                    "models:/{name}@{alias}: {} -> v{version} (by {}, recorded at {})",
+                    m.from_version
+                        .map(|v| format!("v{v}"))
+                        .unwrap_or_else(|| "unset".into()),
+                    m.actor,
+                    utc(m.time_ms)
+                );
+            }
+        }
+        ModelsCmd::History { name, alias } => {
+            let moves = reg.alias_history(&name, &alias)?;
+            if !json {
+                out!(
+                    o,
+                    "{:<24} {:<9} {:>6} {:>6}  {:<16} REASON",
+                    "TIME (UTC)",
+                    "KIND",
+                    "FROM",
+                    "TO",
+                    "ACTOR"
+                );
+            }
+            let v = |x: Option<u64>| x.map(|n| format!("v{n}")).unwrap_or_else(|| "-".into());
+            for m in &moves {
+                if json {
+                    out!(o, "{}", serde_json::to_string(m)?);
+                } else {
+                    out!(
+                        o,
+                        "{:<24} {:<9} {:>6} {:>6}  {:<16} {}",
+                        utc_ms(m.time_ms),
+                        format!("{:?}", m.kind).to_lowercase(),
+                        v(m.from_version),
+                        v(m.to_version),
+                        m.actor,
+                        m.reason
+                    );
+                }
+            }
+            if moves.is_empty() && !json {
+                out!(o, "(no recorded moves of models:/{name}@{alias})");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a time in ms since the Unix epoch.
+fn utc(ms: u64) -> String {
+    let full = utc_ms(ms);
+    full[..16.min(full.len())].to_string()
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of a time in ms since the Unix epoch.
+fn utc_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc_ms(0), "1970-01-01 00:00:00.000");
+        assert_eq!(super::utc_ms(951_782_400_123), "2000-02-29 00:00:00.123");
+        assert_eq!(super::utc(1_795_979_094_908), "2026-11-29 19:04");
+    }
+}

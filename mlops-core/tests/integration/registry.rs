@@ -1,0 +1,731 @@
+//! The model registry: both backends, interop with the MLflow Python client, concurrent
+//! registration, alias history and the typed errors.
+//!
+//! Local tests run everywhere. Tests against a server read `MLOPS_TEST_MLFLOW_URI` (set
+//! by `scripts/test`): unset, they return early; set and not answering, they fail.
+//! Interop tests also need `MLOPS_TEST_PYTHON` (a Python with mlflow).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use mlops_core::mlflow_http::{Idempotency, MlflowHttp};
+use mlops_core::registry::{ModelQuery, TAG_PACKAGE_DIGEST, VersionQuery};
+use mlops_core::{
+    AliasChange, ArtifactStore, Digest, Error, LocalRegistry, MlflowRegistry, ModelUri, NewVersion,
+    Registry, RunId,
+};
+use serde_json::{Value, json};
+
+use crate::harness::mlflow_uri;
+
+/// A small model package directory, different per `seed`, stored in `store`.
+fn package(store: &ArtifactStore, seed: u32) -> (tempfile::TempDir, Digest) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("MLmodel"),
+        format!("flavors:\n  mlops:\n    seed: {seed}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    let weights: Vec<u8> = (0..4096u32).map(|i| (i * 31 + seed) as u8).collect();
+    std::fs::write(d.path().join("data/weights.bin"), weights).unwrap();
+    let digest = store.put_dir(d.path()).unwrap();
+    (d, digest)
+}
+
+fn uri(s: &str) -> ModelUri {
+    s.parse().unwrap()
+}
+
+fn change(reason: &str) -> AliasChange {
+    AliasChange::new(reason).by("tester")
+}
+
+fn no_tags() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &RunId::random().as_str()[..10])
+}
+
+fn python() -> Option<String> {
+    std::env::var("MLOPS_TEST_PYTHON").ok()
+}
+
+fn interop_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/interop/registry_check.py")
+}
+
+/// Runs the Python interop script; panics with its output when it fails.
+fn run_python(py: &str, args: &[&str]) -> Value {
+    let out = Command::new(py)
+        .arg(interop_script())
+        .args(args)
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .output()
+        .expect("run the Python interop script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "registry_check.py {args:?} failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
+}
+
+// ---------------------------------------------------------------------------------
+// Shared checks, run on both backends.
+// ---------------------------------------------------------------------------------
+
+/// Models, versions, tags, descriptions, search and paging, rename, delete.
+fn crud(reg: &dyn Registry, new_version: &dyn Fn(u32) -> NewVersion) {
+    let name = unique("crud");
+    let mut tags = BTreeMap::new();
+    tags.insert("team".to_string(), "fraud".to_string());
+    let m = reg.create_model(&name, Some("first"), &tags).unwrap();
+    assert_eq!(m.name, name);
+    assert_eq!(m.description.as_deref(), Some("first"));
+    assert_eq!(m.tags.get("team").map(String::as_str), Some("fraud"));
+
+    let v1 = reg.create_version(&name, &new_version(1)).unwrap();
+    let v2 = reg.create_version(&name, &new_version(2)).unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!(v1.stage, "None");
+    assert_eq!(v1.status.as_str(), "READY");
+    assert!(v1.package_digest().unwrap().is_some());
+
+    reg.set_model_description(&name, "second: with 'quotes', yes\nand lines")
+        .unwrap();
+    assert_eq!(
+        reg.get_model(&name).unwrap().description.as_deref(),
+        Some("second: with 'quotes', yes\nand lines")
+    );
+    reg.set_model_tag(&name, "owner", "on").unwrap();
+    reg.delete_model_tag(&name, "team").unwrap();
+    let m = reg.get_model(&name).unwrap();
+    assert_eq!(m.tags.get("owner").map(String::as_str), Some("on"));
+    assert!(!m.tags.contains_key("team"));
+
+    reg.set_version_tag(&name, 1, "gate", "passed").unwrap();
+    reg.set_version_description(&name, 1, "v1 text").unwrap();
+    let g = reg.get_version(&name, 1).unwrap();
+    assert_eq!(g.tags.get("gate").map(String::as_str), Some("passed"));
+    assert_eq!(g.description.as_deref(), Some("v1 text"));
+    reg.delete_version_tag(&name, 1, "gate").unwrap();
+    assert!(!reg.get_version(&name, 1).unwrap().tags.contains_key("gate"));
+
+    // Deleting the newest version never frees its number.
+    reg.delete_version(&name, 2).unwrap();
+    assert!(matches!(
+        reg.get_version(&name, 2),
+        Err(Error::VersionNotFound { version: 2, .. })
+    ));
+    assert_eq!(
+        reg.create_version(&name, &new_version(3)).unwrap().version,
+        3
+    );
+    let vs = reg.search_versions(&VersionQuery::of_model(&name)).unwrap();
+    let numbers: Vec<u64> = vs.items.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, [3, 1]);
+
+    // Search by name pattern, two per page.
+    let prefix = unique("page");
+    for i in 0..5 {
+        reg.create_model(&format!("{prefix}-{i}"), None, &no_tags())
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut q = ModelQuery {
+        name_like: Some(format!("{prefix}-%")),
+        max_results: 2,
+        page_token: None,
+    };
+    loop {
+        let p = reg.search_models(&q).unwrap();
+        assert!(p.items.len() <= 2);
+        seen.extend(p.items.into_iter().map(|m| m.name));
+        match p.next_page_token {
+            Some(t) => q.page_token = Some(t),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..5).map(|i| format!("{prefix}-{i}")).collect();
+    assert_eq!(seen, expected);
+
+    // Rename: versions, aliases and history follow.
+    reg.set_alias(&name, "champion", 1, &change("first"))
+        .unwrap();
+    let renamed = format!("{name}-renamed");
+    let r = reg.rename_model(&name, &renamed).unwrap();
+    assert_eq!(r.name, renamed);
+    assert!(matches!(
+        reg.get_model(&name),
+        Err(Error::ModelNotFound { .. })
+    ));
+    assert_eq!(
+        reg.get_version_by_alias(&renamed, "champion")
+            .unwrap()
+            .version,
+        1
+    );
+    assert_eq!(reg.alias_history(&renamed, "champion").unwrap().len(), 1);
+    assert_eq!(reg.get_version(&renamed, 3).unwrap().name, renamed);
+
+    reg.delete_model(&renamed).unwrap();
+    assert!(matches!(
+        reg.get_model(&renamed),
+        Err(Error::ModelNotFound { .. })
+    ));
+}
+
+/// Missing model / version / alias and a duplicate model: each its own variant.
+fn typed_errors(reg: &dyn Registry, new_version: &dyn Fn(u32) -> NewVersion) {
+    let name = unique("errors");
+    let missing = unique("missing");
+    assert!(
+        matches!(reg.get_model(&missing), Err(Error::ModelNotFound { name }) if name == missing)
+    );
+    assert!(matches!(
+        reg.create_version(&missing, &new_version(1)),
+        Err(Error::ModelNotFound { .. })
+    ));
+    assert!(matches!(
+        reg.get_version_by_alias(&missing, "champion"),
+        Err(Error::ModelNotFound { .. })
+    ));
+    reg.create_model(&name, None, &no_tags()).unwrap();
+    assert!(matches!(
+        reg.create_model(&name, None, &no_tags()),
+        Err(Error::ModelAlreadyExists { name: n }) if n == name
+    ));
+    assert!(matches!(
+        reg.get_version(&name, 7),
+        Err(Error::VersionNotFound { version: 7, .. })
+    ));
+    assert!(matches!(
+        reg.get_version(&missing, 1),
+        Err(Error::ModelNotFound { .. })
+    ));
+    assert!(matches!(
+        reg.get_version_by_alias(&name, "challenger"),
+        Err(Error::AliasNotFound { alias, .. }) if alias == "challenger"
+    ));
+    assert!(matches!(
+        reg.load(&uri(&format!("models:/{name}@challenger"))),
+        Err(Error::AliasNotFound { .. })
+    ));
+    assert!(matches!(
+        reg.set_alias(&name, "champion", 3, &change("no such version")),
+        Err(Error::VersionNotFound { version: 3, .. })
+    ));
+    assert!(matches!(
+        reg.delete_alias(&name, "champion", &change("never set")),
+        Err(Error::AliasNotFound { .. })
+    ));
+    assert!(matches!(
+        reg.set_alias(&name, "latest", 1, &change("reserved")),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        reg.rollback_alias(&name, "champion", &change("nothing to undo")),
+        Err(Error::InvalidArgument(_))
+    ));
+    reg.delete_model(&name).unwrap();
+}
+
+/// Champion moves through five versions; `alias_at` between moves; rollbacks; audit.
+fn history(reg: &dyn Registry, new_version: &dyn Fn(u32) -> NewVersion) {
+    let name = unique("history");
+    reg.create_model(&name, None, &no_tags()).unwrap();
+    for i in 1..=5 {
+        reg.create_version(&name, &new_version(i)).unwrap();
+    }
+    let audit_before = reg.audit_log().verify().unwrap().records;
+    let before = mlops_core::now_ms();
+    std::thread::sleep(Duration::from_millis(5));
+    let mut times = Vec::new();
+    for v in 1..=5u64 {
+        let m = reg
+            .set_alias(&name, "champion", v, &change(&format!("promote v{v}")))
+            .unwrap();
+        assert_eq!(m.to_version, Some(v));
+        assert_eq!(m.from_version, if v == 1 { None } else { Some(v - 1) });
+        assert_eq!(m.actor, "tester");
+        times.push(m.time_ms);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(reg.alias_at(&name, "champion", before).unwrap(), None);
+    for (i, t) in times.iter().enumerate() {
+        let v = i as u64 + 1;
+        assert_eq!(reg.alias_at(&name, "champion", *t).unwrap(), Some(v));
+        let next = times.get(i + 1).copied().unwrap_or(t + 1000);
+        let between = t + (next - t) / 2;
+        assert_eq!(
+            reg.alias_at(&name, "champion", between).unwrap(),
+            Some(v),
+            "at {between}, between move {v} and the next"
+        );
+        if *t > 0 {
+            let just_before = t - 1;
+            let expect = if v == 1 { None } else { Some(v - 1) };
+            assert_eq!(
+                reg.alias_at(&name, "champion", just_before).unwrap(),
+                expect
+            );
+        }
+    }
+    let rb = reg
+        .rollback_alias(&name, "champion", &change("v5 regressed"))
+        .unwrap();
+    assert_eq!((rb.from_version, rb.to_version), (Some(5), Some(4)));
+    assert_eq!(
+        reg.get_version_by_alias(&name, "champion").unwrap().version,
+        4
+    );
+    let rb2 = reg
+        .rollback_alias(&name, "champion", &change("v4 too"))
+        .unwrap();
+    assert_eq!(rb2.to_version, Some(3));
+    assert_eq!(
+        reg.load(&uri(&format!("models:/{name}@champion")))
+            .unwrap()
+            .version
+            .version,
+        3
+    );
+    // The history as recorded, then the audit log: one record per move, chain intact.
+    let h = reg.alias_history(&name, "champion").unwrap();
+    assert_eq!(h.len(), 7);
+    assert_eq!(h[5].reason, "v5 regressed");
+    let audit = reg.audit_log();
+    let v = audit.verify().unwrap();
+    assert_eq!(v.records, audit_before + 7);
+    let moves: Vec<_> = audit
+        .records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.subject == format!("models:/{name}@champion"))
+        .collect();
+    assert_eq!(moves.len(), 7);
+    assert_eq!(moves[5].action, "registry.alias.rollback");
+    assert_eq!(moves[5].payload["to_version"], json!(4));
+    // Delete is recorded too, and alias_at after it says "not set".
+    let del = reg
+        .delete_alias(&name, "champion", &change("retire"))
+        .unwrap();
+    assert_eq!(del.to_version, None);
+    assert_eq!(reg.alias_at(&name, "champion", del.time_ms).unwrap(), None);
+    assert_eq!(reg.alias_at(&name, "champion", times[4]).unwrap(), Some(5));
+    reg.delete_model(&name).unwrap();
+}
+
+// ---------------------------------------------------------------------------------
+// Local backend.
+// ---------------------------------------------------------------------------------
+
+fn local() -> (tempfile::TempDir, LocalRegistry) {
+    let d = tempfile::tempdir().unwrap();
+    let reg = LocalRegistry::open(d.path().join("mlruns")).unwrap();
+    (d, reg)
+}
+
+fn local_version(reg: &LocalRegistry) -> impl Fn(u32) -> NewVersion + '_ {
+    move |seed| {
+        let (dir, digest) = package(reg.artifact_store(), seed);
+        let _ = dir; // the package is in the store; its source dir may go
+        NewVersion::new(digest, format!("file:///packages/{digest}"))
+            .run_id(RunId::random())
+            .dataset(Digest::of_bytes(format!("data {seed}").as_bytes()))
+    }
+}
+
+#[test]
+fn local_crud() {
+    let (_d, reg) = local();
+    crud(&reg, &local_version(&reg));
+}
+
+#[test]
+fn local_typed_errors_and_tampered_package() {
+    let (_d, reg) = local();
+    typed_errors(&reg, &local_version(&reg));
+
+    let name = "tamper";
+    reg.create_model(name, None, &no_tags()).unwrap();
+    let (_src, digest) = package(reg.artifact_store(), 9);
+    let new = NewVersion::new(digest, "file:///pkg")
+        .dataset(Digest::of_bytes(b"train"))
+        .run_id(RunId("0123456789abcdef0123456789abcdef".into()));
+    let v = reg.create_version(name, &new).unwrap();
+    assert_eq!(v.dataset_digests().unwrap(), [Digest::of_bytes(b"train")]);
+    assert_eq!(
+        v.run_id.as_ref().map(RunId::as_str),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    reg.set_alias(name, "champion", 1, &change("ship")).unwrap();
+    let ok = reg.load(&uri("models:/tamper@champion")).unwrap();
+    assert_eq!(ok.package, digest);
+    assert_eq!(reg.load(&uri("models:/tamper/1")).unwrap().package, digest);
+
+    // Flip one byte of one file of the package.
+    let store = reg.artifact_store();
+    let manifest = store.get_manifest(&digest).unwrap();
+    let weights = &manifest.files["data/weights.bin"].digest;
+    let path = store.object_path(weights);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    match reg.load(&uri("models:/tamper@champion")) {
+        Err(Error::PackageTampered {
+            name: n,
+            version: 1,
+            digest: d,
+            problem,
+        }) => {
+            assert_eq!((n.as_str(), d), (name, digest));
+            assert!(problem.contains("data/weights.bin"), "{problem}");
+        }
+        other => panic!("expected PackageTampered, got {other:?}"),
+    }
+    // A package missing from the store is refused the same way.
+    std::fs::remove_file(store.object_path(&digest)).unwrap();
+    assert!(matches!(
+        reg.load(&uri("models:/tamper/1")),
+        Err(Error::PackageTampered { .. })
+    ));
+}
+
+#[test]
+fn local_alias_history() {
+    let (_d, reg) = local();
+    history(&reg, &local_version(&reg));
+    // The history file is append-only JSON lines under .mlops/.
+    let files: Vec<_> = std::fs::read_dir(reg.root().join(".mlops/registry-deleted"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1, "the deleted model's history is kept aside");
+}
+
+#[test]
+fn local_layout_matches_mlflow_file_store() {
+    let (_d, reg) = local();
+    reg.create_model("layout", Some("d"), &no_tags()).unwrap();
+    let (_p, digest) = package(reg.artifact_store(), 1);
+    reg.create_version(
+        "layout",
+        &NewVersion::new(digest, "file:///m").tag("k", "v"),
+    )
+    .unwrap();
+    reg.set_alias("layout", "champion", 1, &change("x"))
+        .unwrap();
+    let m = reg.root().join("models/layout");
+    for f in [
+        "meta.yaml",
+        "aliases/champion",
+        "version-1/meta.yaml",
+        "version-1/tags/k",
+        "version-1/tags/mlops.package_digest",
+    ] {
+        assert!(m.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(
+        std::fs::read_to_string(m.join("aliases/champion")).unwrap(),
+        "1"
+    );
+    let meta = std::fs::read_to_string(m.join("version-1/meta.yaml")).unwrap();
+    for line in [
+        "current_stage: None",
+        "name: layout",
+        "source: file:///m",
+        "status: READY",
+        "storage_location: file:///m",
+        "version: 1",
+    ] {
+        assert!(meta.lines().any(|l| l == line), "{line:?} not in\n{meta}");
+    }
+    // Nothing but models lives in models/ (builds happen in .mlops/tmp).
+    let names: Vec<_> = std::fs::read_dir(reg.root().join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["layout"]);
+}
+
+#[test]
+fn local_four_processes_register_25_versions_each() {
+    let (_d, reg) = local();
+    reg.create_model("contended", None, &no_tags()).unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|p| {
+            crate::child::spawn(
+                "registry_registrar",
+                &[
+                    ("MLOPS_CHILD_REGISTRY", reg.root().display().to_string()),
+                    ("MLOPS_CHILD_MODEL", "contended".into()),
+                    ("MLOPS_CHILD_VERSIONS", "25".into()),
+                    ("MLOPS_CHILD_WRITER", format!("p{p}")),
+                ],
+            )
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a registering child failed");
+    }
+    let all = reg
+        .search_versions(&VersionQuery::of_model("contended"))
+        .unwrap()
+        .items;
+    let numbers: BTreeSet<u64> = all.iter().map(|v| v.version).collect();
+    assert_eq!(all.len(), 100, "100 versions, none lost or doubled");
+    assert_eq!(numbers, (1..=100).collect::<BTreeSet<u64>>());
+    let writers: BTreeSet<String> = all.iter().map(|v| v.tags["writer"].clone()).collect();
+    assert_eq!(writers.len(), 100, "each registration got its own version");
+    for v in &all {
+        assert_eq!(
+            v.package_digest().unwrap(),
+            Some(Digest::of_bytes(v.tags["writer"].as_bytes()))
+        );
+    }
+}
+
+#[test]
+fn local_interop_with_python_client() {
+    let Some(py) = python() else {
+        return;
+    };
+    let (_d, reg) = local();
+    let store_uri = format!("file://{}", reg.root().display());
+    let name = "interop-local";
+    reg.create_model(name, Some("from rust"), &no_tags())
+        .unwrap();
+    let (_p1, d1) = package(reg.artifact_store(), 1);
+    reg.create_version(name, &NewVersion::new(d1, "file:///pkg/1"))
+        .unwrap();
+    reg.set_alias(name, "champion", 1, &change("rust ships v1"))
+        .unwrap();
+    let out = run_python(
+        &py,
+        &["check", &store_uri, name, "champion", "1", &d1.to_string()],
+    );
+    assert_eq!(out["version"], "1");
+
+    // Python registers v2 (a package Rust stored) and moves champion; Rust resolves it.
+    let (_p2, d2) = package(reg.artifact_store(), 2);
+    let out = run_python(
+        &py,
+        &[
+            "register",
+            &store_uri,
+            name,
+            "champion",
+            "file:///pkg/2",
+            "-",
+            &d2.to_string(),
+        ],
+    );
+    assert_eq!(out["version"], "2");
+    let loaded = reg.load(&uri("models:/interop-local@champion")).unwrap();
+    assert_eq!(loaded.version.version, 2);
+    assert_eq!(loaded.package, d2);
+    assert_eq!(
+        loaded.version.description.as_deref(),
+        Some("registered from Python")
+    );
+    assert_eq!(loaded.version.tags["registered_by"], "python");
+    // Rust keeps numbering after Python's version.
+    let (_p3, d3) = package(reg.artifact_store(), 3);
+    assert_eq!(
+        reg.create_version(name, &NewVersion::new(d3, "file:///pkg/3"))
+            .unwrap()
+            .version,
+        3
+    );
+    // The model meta.yaml Python rewrote still reads.
+    assert_eq!(
+        reg.get_model(name).unwrap().aliases.get("champion"),
+        Some(&2)
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// MLflow server backend.
+// ---------------------------------------------------------------------------------
+
+/// A registry on the test server with a fresh state directory, and a run whose
+/// artifacts hold packages (MLflow only accepts version sources inside a run).
+struct Server {
+    _state: tempfile::TempDir,
+    reg: MlflowRegistry,
+    http: MlflowHttp,
+    run_id: String,
+    artifact_uri: String,
+}
+
+fn server(uri: &str) -> Server {
+    let state = tempfile::tempdir().unwrap();
+    let http = MlflowHttp::new(uri).unwrap();
+    let reg = MlflowRegistry::new(http.clone(), state.path()).unwrap();
+    let r = http
+        .post(
+            "runs/create",
+            &json!({"experiment_id": "0", "start_time": mlops_core::now_ms()}),
+            Idempotency::NotIdempotent,
+        )
+        .unwrap();
+    let run_id = r["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let artifact_uri = r["run"]["info"]["artifact_uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Server {
+        _state: state,
+        reg,
+        http,
+        run_id,
+        artifact_uri,
+    }
+}
+
+impl Server {
+    /// Stores package `seed` locally and uploads its files under the run's
+    /// `model-<seed>/`; returns the version to register.
+    fn upload(&self, seed: u32) -> NewVersion {
+        let (dir, digest) = package(self.reg.artifact_store(), seed);
+        let base = self
+            .artifact_uri
+            .strip_prefix("mlflow-artifacts:/")
+            .unwrap()
+            .to_string();
+        for rel in ["MLmodel", "data/weights.bin"] {
+            let bytes = std::fs::read(dir.path().join(rel)).unwrap();
+            self.http
+                .artifact_put(&format!("{base}/model-{seed}/{rel}"), || {
+                    let b = bytes.clone();
+                    let len = b.len() as u64;
+                    Ok((Box::new(std::io::Cursor::new(b)), len))
+                })
+                .unwrap();
+        }
+        NewVersion::new(digest, format!("{}/model-{seed}", self.artifact_uri))
+            .run_id(RunId(self.run_id.clone()))
+    }
+}
+
+#[test]
+fn mlflow_crud() {
+    let Some(u) = mlflow_uri() else { return };
+    let s = server(&u);
+    crud(&s.reg, &|seed| s.upload(seed));
+}
+
+#[test]
+fn mlflow_typed_errors_and_tampered_package() {
+    let Some(u) = mlflow_uri() else { return };
+    let s = server(&u);
+    typed_errors(&s.reg, &|seed| s.upload(seed));
+    // A package whose files on the server differ from the registered digest.
+    let name = unique("tamper");
+    s.reg.create_model(&name, None, &no_tags()).unwrap();
+    let new = s.upload(40);
+    let (_other, other_digest) = package(s.reg.artifact_store(), 41);
+    let forged = NewVersion {
+        package: other_digest,
+        ..new.clone()
+    };
+    s.reg.create_version(&name, &forged).unwrap();
+    // A fresh cache: load must download from the server, and the bytes do not match.
+    let fresh = tempfile::tempdir().unwrap();
+    let reg2 = MlflowRegistry::new(s.http.clone(), fresh.path()).unwrap();
+    assert!(matches!(
+        reg2.load(&uri(&format!("models:/{name}/1"))),
+        Err(Error::PackageTampered { version: 1, .. })
+    ));
+    s.reg.delete_model(&name).unwrap();
+}
+
+#[test]
+fn mlflow_alias_history() {
+    let Some(u) = mlflow_uri() else { return };
+    let s = server(&u);
+    history(&s.reg, &|seed| s.upload(seed));
+}
+
+#[test]
+fn mlflow_history_is_kept_in_model_tags() {
+    let Some(u) = mlflow_uri() else { return };
+    let s = server(&u);
+    let name = unique("histtags");
+    s.reg.create_model(&name, None, &no_tags()).unwrap();
+    s.reg.create_version(&name, &s.upload(1)).unwrap();
+    s.reg
+        .set_alias(&name, "champion", 1, &change("tagged"))
+        .unwrap();
+    // A second client (another machine: its own state dir) sees the same history.
+    let other = tempfile::tempdir().unwrap();
+    let reg2 = MlflowRegistry::new(s.http.clone(), other.path()).unwrap();
+    let h = reg2.alias_history(&name, "champion").unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].reason, "tagged");
+    let tags = reg2.get_model(&name).unwrap().tags;
+    assert!(
+        tags.keys()
+            .any(|k| k.starts_with("mlops.alias_history.champion."))
+    );
+    // And loads the package from the server into its own cache, verified.
+    let l = reg2
+        .load(&uri(&format!("models:/{name}@champion")))
+        .unwrap();
+    assert_eq!(Some(l.package), l.version.package_digest().unwrap());
+    assert!(reg2.artifact_store().contains(&l.package));
+    s.reg.delete_model(&name).unwrap();
+}
+
+#[test]
+fn mlflow_interop_with_python_client() {
+    let Some(u) = mlflow_uri() else { return };
+    let py = python().expect("MLOPS_TEST_PYTHON must be set with MLOPS_TEST_MLFLOW_URI");
+    let s = server(&u);
+    let name = unique("interop");
+    s.reg.create_model(&name, None, &no_tags()).unwrap();
+    let v1 = s.upload(1);
+    let d1 = v1.package;
+    s.reg.create_version(&name, &v1).unwrap();
+    s.reg
+        .set_alias(&name, "champion", 1, &change("rust ships v1"))
+        .unwrap();
+    let out = run_python(&py, &["check", &u, &name, "champion", "1", &d1.to_string()]);
+    assert_eq!(out["version"], "1");
+
+    let v2 = s.upload(2);
+    let out = run_python(
+        &py,
+        &[
+            "register",
+            &u,
+            &name,
+            "champion",
+            &v2.source,
+            &s.run_id,
+            &v2.package.to_string(),
+        ],
+    );
+    assert_eq!(out["version"], "2");
+    // Resolve from a client with an empty cache: downloaded and verified.
+    let fresh = tempfile::tempdir().unwrap();
+    let reg2 = MlflowRegistry::new(s.http.clone(), fresh.path()).unwrap();
+    let loaded = reg2
+        .load(&uri(&format!("models:/{name}@champion")))
+        .unwrap();
+    assert_eq!(loaded.version.version, 2);
+    assert_eq!(loaded.package, v2.package);
+    assert_eq!(
+        loaded.version.tags.get(TAG_PACKAGE_DIGEST),
+        Some(&v2.package.to_string())
+    );
+    s.reg.delete_model(&name).unwrap();
+}
