@@ -22,6 +22,7 @@ pub mod metrics;
 mod model;
 pub mod package;
 pub mod stats;
+pub mod tracked;
 pub mod train;
 
 pub use error::{Error, Result};
@@ -34,4 +35,8 @@ pub use features::{
 pub use gate::{Gate, GateOutcome, GateReport, RegressionTest};
 pub use model::{Model, Prediction, Signature, evaluate, measure_latency};
 pub use package::{FlavorRegistry, Lineage, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest};
+pub use tracked::{
+    CrossValidation, GridSearch, TrainingJob, TrainingOutcome, Trial, cross_validate, grid_search,
+    train_tracked,
+};
 pub use train::{Algorithm, LINFA_FLAVOR, LinfaModel, TargetSpec, TargetTask, TrainConfig, train};
