@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod eval;
 mod models;
 
 /// The mlops command line.
@@ -30,6 +31,8 @@ enum Command {
     Audit(audit::Cmd),
     #[command(flatten)]
     Models(models::Cmd),
+    #[command(flatten)]
+    Eval(eval::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Audit(c) => audit::run(c),
         Command::Models(c) => models::run(c),
+        Command::Eval(c) => eval::run(c),
     };
     match result {
         Ok(code) => code,

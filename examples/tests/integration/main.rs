@@ -1,0 +1,3 @@
+//! The one integration-test binary of `mlops-examples` (one module per area).
+
+mod eval;
