@@ -96,3 +96,24 @@ fn registry_registrar() {
         .unwrap();
     }
 }
+
+/// Logs 20,000 points of metric `shared` (value = the actor's number, step = i) to run
+/// `MLOPS_CHILD_RUN` of the local store `MLOPS_CHILD_TRACKING_ROOT`, in batches.
+#[test]
+fn tracking_logger() {
+    let Ok(root) = std::env::var("MLOPS_CHILD_TRACKING_ROOT") else {
+        return;
+    };
+    let run = std::env::var("MLOPS_CHILD_RUN").unwrap();
+    let actor: f64 = std::env::var("MLOPS_CHILD_ACTOR").unwrap()[1..]
+        .parse()
+        .unwrap();
+    let t = mlops_core::tracking::LocalTracker::open(root).unwrap();
+    use mlops_core::tracking::{Metric, Tracker};
+    for chunk in 0..40 {
+        let pts: Vec<Metric> = (0..500)
+            .map(|i| Metric::new("shared", actor, 1_700_000_000_000, chunk * 500 + i))
+            .collect();
+        t.log_batch(&run, &pts, &[], &[]).unwrap();
+    }
+}

@@ -10,3 +10,4 @@ mod child;
 mod harness;
 mod registry;
 mod store;
+mod tracking;
