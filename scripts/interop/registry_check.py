@@ -47,6 +47,13 @@ def check(uri, model, alias, version, digest):
     rm = c.get_registered_model(model)
     if rm.aliases.get(alias) != str(version):
         problems.append(f"registered model aliases {rm.aliases!r}")
+    if uri.startswith("file:"):
+        # The SDK keeps its state beside the root, so MLflow's tracking store still lists
+        # experiments on the same root (a stray directory inside would make it raise).
+        try:
+            c.search_experiments()
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"search_experiments on the same root failed: {e}")
     out = {"version": str(mv.version), "source": mv.source, "tags": mv.tags,
            "aliases": list(mv.aliases or []), "problems": problems}
     print(json.dumps(out))

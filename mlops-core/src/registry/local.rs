@@ -7,12 +7,18 @@
 //! <root>/models/<name>/version-<N>/meta.yaml  a version; deleted ones stay, marked
 //!                                             `current_stage: Deleted_Internal`
 //! <root>/models/<name>/version-<N>/tags/<key>
-//! <root>/.mlops/registry.lock                 the SDK's writer lock
-//! <root>/.mlops/registry/<name>/alias_history.jsonl   alias moves, append-only
-//! <root>/.mlops/store/                        the artifact store packages live in
-//! <root>/.mlops/audit.jsonl                   the audit log
-//! <root>/.mlops/tmp/                          versions and models being built
+//!
+//! <root>.mlops/registry.lock                  the SDK's writer lock
+//! <root>.mlops/registry/<name>/alias_history.jsonl    alias moves, append-only
+//! <root>.mlops/store/                         the artifact store packages live in
+//! <root>.mlops/audit.jsonl                    the audit log
+//! <root>.mlops/tmp/                           versions and models being built
 //! ```
+//!
+//! The SDK's own state is in the sibling directory `<root>.mlops`
+//! ([`sdk_state_dir`], shared with the tracker), not inside the root: MLflow's tracking
+//! file store takes every directory of the root for an experiment and refuses to list
+//! experiments when one is not.
 //!
 //! This is exactly what MLflow's `FileStore` (mlflow/store/model_registry/file_store.py)
 //! reads and writes, so `MlflowClient(registry_uri="file:<root>")` (with
@@ -20,10 +26,11 @@
 //! models registered there.
 //!
 //! Why it is safe to share between processes: every write of the SDK happens under one
-//! exclusive [`FileLock`] on `.mlops/registry.lock`, so version numbers (the highest
+//! exclusive [`FileLock`] on `registry.lock`, so version numbers (the highest
 //! `version-N` directory plus one, as MLflow computes them, deleted versions included so
 //! a number is never reused) cannot be handed out twice. A new version or model is built
-//! completely in `.mlops/tmp/` (outside `models/`, where MLflow would list it) and
+//! completely in `tmp/` of the state directory (outside `models/`, where MLflow would
+//! list it; on the same file system, beside the root) and
 //! renamed into place in one step; every file rewrite goes through
 //! [`write_atomic`](crate::fs::write_atomic). A writer killed at any point leaves either
 //! no version or a whole one. MLflow's Python writers do not take the lock: mixing
@@ -35,6 +42,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::fs::{FileLock, safe_relative_path, sync_dir, write_atomic};
+use crate::tracking::sdk_state_dir;
 use crate::yaml::{self, Map, Value};
 use crate::{ArtifactStore, AuditLog, Error, Result, RunId, now_ms};
 
@@ -50,6 +58,7 @@ const DELETED_STAGE: &str = "Deleted_Internal";
 #[derive(Debug, Clone)]
 pub struct LocalRegistry {
     root: PathBuf,
+    state: PathBuf,
     store: ArtifactStore,
     audit: AuditLog,
 }
@@ -248,15 +257,22 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 impl LocalRegistry {
-    /// Opens (creating `models/` and `.mlops/` if needed) the registry rooted at `root`,
-    /// the directory MLflow calls the store root (`./mlruns` by default).
+    /// Opens (creating `models/` and the state directory `<root>.mlops` if needed) the
+    /// registry rooted at `root`, the directory MLflow calls the store root (`./mlruns`
+    /// by default).
     pub fn open(root: impl Into<PathBuf>) -> Result<LocalRegistry> {
         let root: PathBuf = root.into();
         let models = root.join("models");
         std::fs::create_dir_all(&models).map_err(|e| Error::io(&models, e))?;
-        let store = ArtifactStore::new(root.join(".mlops").join("store"))?;
-        let audit = AuditLog::open(root.join(".mlops").join("audit.jsonl"));
-        Ok(LocalRegistry { root, store, audit })
+        let state = sdk_state_dir(&root);
+        let store = ArtifactStore::new(state.join("store"))?;
+        let audit = AuditLog::open(state.join("audit.jsonl"));
+        Ok(LocalRegistry {
+            root,
+            state,
+            store,
+            audit,
+        })
     }
 
     /// The store root.
@@ -264,8 +280,14 @@ impl LocalRegistry {
         &self.root
     }
 
+    /// The SDK's state directory for this root (`<root>.mlops`): artifact store, audit
+    /// log, alias history, lock.
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
     fn sdk_dir(&self) -> PathBuf {
-        self.root.join(".mlops")
+        self.state.clone()
     }
 
     fn model_dir(&self, name: &str) -> PathBuf {

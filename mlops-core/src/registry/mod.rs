@@ -29,8 +29,8 @@
 //! trait is also recorded as an [`AliasMove`] (time, actor, from, to, reason) in an
 //! append-only history and in the [`AuditLog`], so [`Registry::alias_at`] can say which
 //! version was `champion` at a given time and [`Registry::rollback_alias`] can undo the
-//! last move. The local backend keeps the history as a JSON-lines file under
-//! `<root>/.mlops/registry/`; the MLflow backend keeps it on the server, one
+//! last move. The local backend keeps the history as a JSON-lines file in its state
+//! directory (`<root>.mlops/registry/`); the MLflow backend keeps it on the server, one
 //! registered-model tag per move (see [`MlflowRegistry`] for the choice and its limits).
 //! Moves made by other clients (the MLflow UI, the Python client) bypass the history;
 //! the next recorded move still reads the true `from` version, so such a gap shows.

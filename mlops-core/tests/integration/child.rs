@@ -117,3 +117,29 @@ fn tracking_logger() {
         t.log_batch(&run, &pts, &[], &[]).unwrap();
     }
 }
+
+/// Registers versions of `MLOPS_CHILD_MODEL` in the local registry at
+/// `MLOPS_CHILD_REGISTRY_LOOP`, each with a 1 MiB package, until killed.
+#[test]
+fn registry_loop() {
+    let Ok(root) = std::env::var("MLOPS_CHILD_REGISTRY_LOOP") else {
+        return;
+    };
+    use mlops_core::{LocalRegistry, NewVersion, Registry};
+    let model = std::env::var("MLOPS_CHILD_MODEL").unwrap();
+    let reg = LocalRegistry::open(PathBuf::from(root)).unwrap();
+    let mut i = std::process::id() as u64;
+    loop {
+        i += 1;
+        let mut bytes = vec![0u8; 1 << 20];
+        bytes[..8].copy_from_slice(&i.to_le_bytes());
+        let digest = reg.artifact_store().put_bytes(&bytes).unwrap();
+        reg.create_version(
+            &model,
+            &NewVersion::new(digest, format!("file:///pkg/{i}"))
+                .tag("a", "1")
+                .tag("b", "2"),
+        )
+        .unwrap();
+    }
+}

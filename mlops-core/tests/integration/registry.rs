@@ -404,8 +404,8 @@ fn local_typed_errors_and_tampered_package() {
 fn local_alias_history() {
     let (_d, reg) = local();
     history(&reg, &local_version(&reg));
-    // The history file is append-only JSON lines under .mlops/.
-    let files: Vec<_> = std::fs::read_dir(reg.root().join(".mlops/registry-deleted"))
+    // The deleted model's history file is kept aside in the state directory.
+    let files: Vec<_> = std::fs::read_dir(reg.state_dir().join("registry-deleted"))
         .unwrap()
         .collect();
     assert_eq!(files.len(), 1, "the deleted model's history is kept aside");
@@ -448,7 +448,10 @@ fn local_layout_matches_mlflow_file_store() {
     ] {
         assert!(meta.lines().any(|l| l == line), "{line:?} not in\n{meta}");
     }
-    // Nothing but models lives in models/ (builds happen in .mlops/tmp).
+    // Nothing but models lives in models/ (builds happen in the state dir's tmp/), and
+    // nothing of the SDK's inside the root, where MLflow would take it for an experiment.
+    assert!(!reg.root().join(".mlops").exists());
+    assert_eq!(reg.state_dir(), reg.root().with_file_name("mlruns.mlops"));
     let names: Vec<_> = std::fs::read_dir(reg.root().join("models"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -491,6 +494,74 @@ fn local_four_processes_register_25_versions_each() {
             Some(Digest::of_bytes(v.tags["writer"].as_bytes()))
         );
     }
+}
+
+#[test]
+fn local_writer_killed_at_random_points_leaves_whole_versions() {
+    let (_d, reg) = local();
+    reg.create_model("crashy", None, &no_tags()).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut last = 0;
+    for round in 0..8 {
+        let mut child = crate::child::spawn(
+            "registry_loop",
+            &[
+                (
+                    "MLOPS_CHILD_REGISTRY_LOOP",
+                    reg.root().display().to_string(),
+                ),
+                ("MLOPS_CHILD_MODEL", "crashy".into()),
+            ],
+        );
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        std::thread::sleep(Duration::from_millis(150 + state % 350));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Every version directory MLflow can see is whole: meta, all three tags, a
+        // verifiable package; numbers are 1..=n without a gap.
+        let dir = reg.root().join("models/crashy");
+        let mut numbers: Vec<u64> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("version-")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(
+            numbers,
+            (1..=numbers.len() as u64).collect::<Vec<_>>(),
+            "round {round}"
+        );
+        for n in &numbers {
+            let v = reg.get_version("crashy", *n).unwrap();
+            assert_eq!(
+                v.tags.len(),
+                3,
+                "round {round}: version {n} has tags {:?}",
+                v.tags
+            );
+            reg.load(&uri(&format!("models:/crashy/{n}")))
+                .unwrap_or_else(|e| panic!("round {round}: version {n}: {e}"));
+        }
+        last = numbers.len();
+    }
+    assert!(
+        last > 0,
+        "the child registered nothing: the test exercised nothing"
+    );
+    // The registry still works after all those kills.
+    let (_p, d) = package(reg.artifact_store(), 7);
+    let v = reg
+        .create_version("crashy", &NewVersion::new(d, "file:///x"))
+        .unwrap();
+    assert_eq!(v.version, last as u64 + 1);
 }
 
 #[test]
