@@ -506,7 +506,9 @@ fn no_regression(
             }
         }
     };
-    if o.passed && !o.reason.is_empty() {
+    if o.passed && diff >= 0.0 {
+        o.reason = format!("{}; not worse", o.reason);
+    } else if o.passed {
         o.reason = format!("{}; not significantly worse", o.reason);
     } else if !o.passed && diff < -tolerance {
         o.reason = format!("{}; significantly worse", o.reason);

@@ -1,114 +1,287 @@
-//! The quickstart: the main job of the workspace, on the embedded local store.
+//! The quickstart: the main job of the workspace, the whole pipeline on real data.
 //!
-//! It grows with the SDK. Today it exercises the foundation: it stores bytes, a file
-//! and a directory in the content-addressed artifact store, reads them back verified,
-//! records each step in the hash-chained audit log, verifies the log and prints what
-//! it did.
+//! Run it twice. Each run:
 //!
-//! The store lives under the tracking root: `MLFLOW_TRACKING_URI` when it is a `file:`
-//! URI or a path, `./mlruns` otherwise. Run it with `cargo run -p mlops-examples --bin
+//! 1. loads the red winequality data (1599 rows, shipped inside linfa-datasets) and adds
+//!    the label `good` (quality >= 6);
+//! 2. checks it against the committed data contract `examples/data/winequality.contract.json`;
+//! 3. snapshots it into the content-addressed store (the digest is the data's lineage);
+//! 4. splits it (seeded), trains a candidate: logistic regression when there is no
+//!    champion yet, a random forest once there is one (the "improved algorithm");
+//! 5. evaluates it, loads the current champion (`models:/winequality-good@champion`) and
+//!    evaluates it on the same rows;
+//! 6. gates the candidate (`examples/data/gate-policy.json`): thresholds, no significant
+//!    regression (DeLong for ROC AUC, McNemar for accuracy), contract passed, size and
+//!    latency limits;
+//! 7. logs the run (params, metrics, dataset lineage, gate report, the model package),
+//!    and when the gate passes registers a version and moves alias `champion`;
+//! 8. verifies every object in the store and the audit log's hash chain.
+//!
+//! It runs on the embedded local store (`./mlruns`, or the path / `file:` URI in
+//! `MLFLOW_TRACKING_URI`) and, unchanged, on a real MLflow server when
+//! `MLFLOW_TRACKING_URI=http://...`. Run it with `cargo run -p mlops-examples --bin
 //! quickstart`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mlops_core::{ArtifactStore, AuditLog, Digest};
+use mlops_core::{ColumnSchema, DatasetRef, Digest, ModelUri, registry_from_env, tracker_from_env};
+use mlops_train::{
+    Algorithm, ContractOutcome, FeatureSpec, Gate, TargetSpec, TargetTask, TrainConfig,
+    TrainingJob, frame_from_matrix, train_tracked,
+};
+use polars::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
 
-fn tracking_root() -> PathBuf {
-    match std::env::var("MLFLOW_TRACKING_URI") {
-        Ok(uri) if uri.starts_with("file://") => PathBuf::from(&uri["file://".len()..]),
-        Ok(uri) if uri.starts_with("file:") => PathBuf::from(&uri["file:".len()..]),
-        Ok(uri) if !uri.is_empty() && !uri.contains("://") => PathBuf::from(uri),
-        _ => PathBuf::from("mlruns"),
-    }
+const MODEL: &str = "winequality-good";
+const EXPERIMENT: &str = "quickstart";
+const CONTRACT: &str = include_str!("../../data/winequality.contract.json");
+const POLICY: &str = include_str!("../../data/gate-policy.json");
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Red winequality from linfa-datasets, with `quality` (i64) and `good` (text label).
+fn load_winequality() -> Res<DataFrame> {
+    let ds = linfa_datasets::winequality();
+    let mut df = frame_from_matrix(&ds.feature_names(), ds.records.view())?;
+    let q: Vec<i64> = ds.targets.iter().map(|&t| t as i64).collect();
+    let good: Vec<&str> = q
+        .iter()
+        .map(|&t| if t >= 6 { "good" } else { "bad" })
+        .collect();
+    df.with_column(Column::new("quality".into(), q))?;
+    df.with_column(Column::new("good".into(), good))?;
+    Ok(df)
 }
 
-fn run() -> Result<(), mlops_core::Error> {
-    let root = tracking_root();
-    let sdk = root.join(".mlops");
-    let store = ArtifactStore::new(sdk.join("store"))?;
-    let audit = AuditLog::open(sdk.join("audit.jsonl"));
+/// The committed contract: column names, dtypes, value ranges, no nulls.
+///
+/// A stand-in for `mlops_data::Contract` until the data crate's contracts land on this
+/// branch: the same committed JSON file, checked here by hand.
+fn check_contract(df: &DataFrame) -> Res<ContractOutcome> {
+    let spec: serde_json::Value = serde_json::from_str(CONTRACT)?;
+    let mut failures = Vec::new();
+    let cols = spec["columns"].as_array().ok_or("contract: no columns")?;
+    for c in cols {
+        let name = c["name"].as_str().ok_or("contract: column without name")?;
+        let Ok(col) = df.column(name) else {
+            failures.push(format!("{name}: missing"));
+            continue;
+        };
+        if let Some(dt) = c["dtype"].as_str()
+            && col.dtype().to_string() != dt
+        {
+            failures.push(format!("{name}: dtype {} (contract: {dt})", col.dtype()));
+        }
+        if col.null_count() > 0 {
+            failures.push(format!("{name}: {} nulls", col.null_count()));
+        }
+        if let (Some(lo), Some(hi)) = (c["min"].as_f64(), c["max"].as_f64()) {
+            let s = col.cast(&DataType::Float64)?;
+            let bad = s
+                .as_materialized_series()
+                .f64()?
+                .iter()
+                .flatten()
+                .filter(|v| *v < lo || *v > hi)
+                .count();
+            if bad > 0 {
+                failures.push(format!("{name}: {bad} values outside [{lo}, {hi}]"));
+            }
+        }
+    }
+    Ok(ContractOutcome {
+        passed: failures.is_empty(),
+        failures,
+    })
+}
+
+/// A content-addressed snapshot: the frame's canonical bytes (column names, dtypes and
+/// values in order) stored in the artifact store, named by their digest.
+///
+/// A stand-in for `mlops_data::Dataset::snapshot` until it lands on this branch.
+fn snapshot(df: &DataFrame, store: &mlops_core::ArtifactStore, name: &str) -> Res<DatasetRef> {
+    let mut bytes = Vec::new();
+    let mut schema = Vec::new();
+    for c in df.columns() {
+        schema.push(ColumnSchema {
+            name: c.name().to_string(),
+            dtype: c.dtype().to_string(),
+        });
+        bytes.extend_from_slice(c.name().as_bytes());
+        bytes.push(0);
+        let s = c.cast(&DataType::String)?;
+        for v in s.as_materialized_series().str()?.iter() {
+            bytes.extend_from_slice(v.unwrap_or("\u{0}null").as_bytes());
+            bytes.push(b'\n');
+        }
+    }
+    let digest: Digest = store.put_bytes(&bytes)?;
+    Ok(DatasetRef {
+        digest,
+        name: Some(name.to_string()),
+        rows: df.height() as u64,
+        schema,
+        profile_digest: None,
+    })
+}
+
+fn split(df: &DataFrame, test: f64, seed: u64) -> Res<(DataFrame, DataFrame)> {
+    let mut idx: Vec<u32> = (0..df.height() as u32).collect();
+    idx.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(seed));
+    let n_test = (df.height() as f64 * test).round() as usize;
+    let take = |ix: &[u32]| df.take(&IdxCa::from_vec("i".into(), ix.to_vec()));
+    Ok((take(&idx[n_test..])?, take(&idx[..n_test])?))
+}
+
+fn run() -> Res<bool> {
+    let tracker = tracker_from_env()?;
+    let registry = registry_from_env()?;
     println!("mlops quickstart");
-    println!("  store:     {}", store.root().display());
-    println!("  audit log: {}", audit.path().display());
-
-    // 1. Bytes.
-    let note = b"mlops quickstart: content-addressed and verified on read\n";
-    let d = store.put_bytes(note)?;
-    assert_eq!(store.get(&d)?, note);
-    audit.append(
-        "quickstart",
-        "store.put_bytes",
-        &d.to_string(),
-        serde_json::json!({"size": note.len()}),
-    )?;
-    println!("  stored {} bytes as {}", note.len(), d.short());
-
-    // 2. A directory: a small "model package" made on the spot.
-    let work = tempfile_dir()?;
-    std::fs::create_dir_all(work.join("model")).map_err(|e| io(&work, e))?;
-    std::fs::write(work.join("model/weights.json"), b"[0.25, -1.5, 3.0]")
-        .map_err(|e| io(&work, e))?;
-    std::fs::write(work.join("MLmodel"), b"flavors: {}\n").map_err(|e| io(&work, e))?;
-    let manifest = store.put_dir(&work)?;
-    let m = store.get_manifest(&manifest)?;
-    audit.append(
-        "quickstart",
-        "store.put_dir",
-        &manifest.to_string(),
-        serde_json::json!({"files": m.files.len()}),
-    )?;
+    println!("  tracking:  {}", tracker.uri());
+    println!("  registry:  {}", registry.location());
     println!(
-        "  stored a directory of {} files as manifest {}",
-        m.files.len(),
-        manifest.short()
+        "  store:     {}",
+        registry.artifact_store().root().display()
     );
-    for (path, entry) in &m.files {
-        println!(
-            "    {path:<20} {} ({} bytes)",
-            entry.digest.short(),
-            entry.size
-        );
+
+    // 1-3. Data: load, contract, snapshot.
+    let df = load_winequality()?;
+    let contract = check_contract(&df)?;
+    println!(
+        "  data:      winequality, {} rows x {} columns; contract {}",
+        df.height(),
+        df.width(),
+        if contract.passed { "passed" } else { "FAILED" }
+    );
+    for f in &contract.failures {
+        println!("    {f}");
+    }
+    let data_ref = snapshot(&df, registry.artifact_store(), "winequality-red")?;
+    println!(
+        "  snapshot:  {} ({} rows)",
+        data_ref.digest.short(),
+        data_ref.rows
+    );
+
+    // 4. Split and choose the candidate.
+    let (train_df, eval_df) = split(&df, 0.25, 2026)?;
+    let champion = registry.resolve(&ModelUri::Alias {
+        name: MODEL.into(),
+        alias: "champion".into(),
+    });
+    let algorithm = match &champion {
+        Ok(v) => {
+            println!(
+                "  champion:  models:/{MODEL}/{} (alias champion)",
+                v.version
+            );
+            Algorithm::forest(60, Some(10))
+        }
+        Err(_) => {
+            println!("  champion:  none yet");
+            Algorithm::logistic()
+        }
+    };
+    let config = TrainConfig {
+        features: FeatureSpec::all_numeric(&train_df, &["quality", "good"], true),
+        target: TargetSpec {
+            column: "good".into(),
+            task: TargetTask::Classification,
+        },
+        algorithm,
+        seed: 7,
+    };
+    println!(
+        "  candidate: {} on {} rows, evaluated on {}",
+        config.algorithm.name(),
+        train_df.height(),
+        eval_df.height()
+    );
+
+    // 5-7. Train, evaluate, gate against the champion, log, register, promote.
+    let mut job = TrainingJob::new(EXPERIMENT, config, &train_df, &eval_df);
+    job.run_name = format!("quickstart-{}", job.config.algorithm.name());
+    job.datasets = vec![data_ref];
+    job.contract = Some(contract);
+    job.gate = Some(Gate::from_json(POLICY)?);
+    job.model_name = Some(MODEL.into());
+    job.latency_rows = 100;
+    let out = train_tracked(&job, tracker.clone(), Some(registry.as_ref()))?;
+
+    println!("  run:       {}", out.run_id);
+    for key in ["accuracy_score", "roc_auc_score", "f1_score", "log_loss"] {
+        let c = out.evaluation.metric(key).unwrap_or(f64::NAN);
+        match out.champion.as_ref().and_then(|e| e.metric(key)) {
+            Some(h) => println!("    {key:<18} {c:.4}   (champion {h:.4})"),
+            None => println!("    {key:<18} {c:.4}"),
+        }
+    }
+    if let (Some(s), Some(l)) = (
+        out.evaluation.model.size_bytes,
+        out.evaluation.model.latency_p99_ms,
+    ) {
+        println!("    model size {s} bytes, single-row latency p99 {l:.3} ms");
+    }
+    print!("{}", indent(&out.gate.to_string()));
+    match out.version {
+        Some(v) => println!(
+            "  registered models:/{MODEL}/{v}; alias champion -> {v}{}",
+            out.champion_version
+                .map(|c| format!(" (was {c})"))
+                .unwrap_or_default()
+        ),
+        None => println!(
+            "  not registered: the gate failed; champion stays at version {}",
+            out.champion_version
+                .map(|c| c.to_string())
+                .unwrap_or("-".into())
+        ),
     }
 
-    // 3. Read it all back, verified.
-    let out = work.join("restored");
-    store.export_dir(&manifest, &out)?;
-    let restored = Digest::of_file(&out.join("model/weights.json"))?;
-    assert_eq!(restored, m.files["model/weights.json"].digest);
+    // 8. Everything stored verifies; the audit chain is intact.
+    let store = registry.artifact_store();
     let objects = store.list()?;
     for o in &objects {
         store.verify(o)?;
     }
-    println!("  verified {} objects in the store", objects.len());
-
-    // 4. The audit log.
+    let audit = registry.audit_log();
+    audit.append(
+        "quickstart",
+        "quickstart.run",
+        out.run_id.as_str(),
+        serde_json::json!({
+            "gate": out.gate.passed,
+            "version": out.version,
+            "package": out.package.to_string(),
+        }),
+    )?;
     let v = audit.verify()?;
+    // The package reads back as a directory, every file verified.
+    let export = std::env::temp_dir().join(format!("mlops-quickstart-{}", std::process::id()));
+    store.export_dir(&out.package, &export)?;
+    let files = std::fs::read_dir(&export).map(|d| d.count()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&export);
+    println!(
+        "  package {} exported: {files} entries (MLmodel, mlops-package.json, model/)",
+        out.package.short()
+    );
+    println!("  verified {} objects in the store", objects.len());
     println!(
         "  audit log: {} records, chain valid, head {}",
         v.records,
         v.head.map(|h| h.short()).unwrap_or_default()
     );
-    let _ = std::fs::remove_dir_all(&work);
-    Ok(())
+    Ok(out.gate.passed)
 }
 
-fn tempfile_dir() -> Result<PathBuf, mlops_core::Error> {
-    let d = std::env::temp_dir().join(format!("mlops-quickstart-{}", std::process::id()));
-    std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
-    Ok(d)
-}
-
-fn io(path: &std::path::Path, source: std::io::Error) -> mlops_core::Error {
-    mlops_core::Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("quickstart failed: {e}");
             ExitCode::FAILURE
