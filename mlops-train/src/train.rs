@@ -656,9 +656,8 @@ fn fit_classifier(
             if *trees == 0 {
                 return Err(Error::arg("a random forest needs at least one tree"));
             }
-            if !(*bootstrap_proportion > 0.0 && *bootstrap_proportion <= 1.0)
-                || !(*feature_proportion > 0.0 && *feature_proportion <= 1.0)
-            {
+            let in_unit = |p: f64| p > 0.0 && p <= 1.0;
+            if !(in_unit(*bootstrap_proportion) && in_unit(*feature_proportion)) {
                 return Err(Error::arg(
                     "bootstrap_proportion and feature_proportion must be in (0, 1]",
                 ));

@@ -43,7 +43,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 /// Red winequality from linfa-datasets, with `quality` (i64) and `good` (text label).
 fn load_winequality() -> Res<DataFrame> {
     let ds = linfa_datasets::winequality();
-    let mut df = frame_from_matrix(&ds.feature_names(), ds.records.view())?;
+    let mut df = frame_from_matrix(ds.feature_names(), ds.records.view())?;
     let q: Vec<i64> = ds.targets.iter().map(|&t| t as i64).collect();
     let good: Vec<&str> = q
         .iter()

@@ -145,10 +145,7 @@ fn champion_cycle_on_a_real_mlflow_server() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = tracker_from_uri(&uri).unwrap();
     let registry = MlflowRegistry::new(MlflowHttp::from_env(&uri).unwrap(), dir.path()).unwrap();
-    let name = format!(
-        "wine-good-{}",
-        mlops_core::RunId::random().as_str()[..8].to_string()
-    );
+    let name = format!("wine-good-{}", &mlops_core::RunId::random().as_str()[..8]);
     champion_cycle(tracker, &registry, &name);
 }
 
