@@ -31,7 +31,7 @@ pub(crate) fn b64_encode(bytes: &[u8]) -> String {
 /// Decodes [`b64_encode`]'s output; `None` on any malformed input.
 pub(crate) fn b64_decode(text: &str) -> Option<Vec<u8>> {
     let s = text.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| -> Option<u32> {

@@ -42,6 +42,10 @@ pub enum Error {
     /// JSON or another serialised form could not be read or written.
     #[error("serialisation: {0}")]
     Serde(String),
+    /// A contract is malformed (bad JSON/TOML, a regex or expression that does not
+    /// compile, a fraction outside [0, 1]).
+    #[error("invalid contract: {0}")]
+    InvalidContract(String),
     /// An argument is out of its allowed range or form.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

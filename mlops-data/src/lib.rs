@@ -15,15 +15,26 @@
 //! None yet.
 
 #![warn(missing_docs)]
+// Tests may unwrap; library code may not (workspace lint `unwrap_used`).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod codec;
+mod contract;
+mod dataset;
 mod error;
 mod io;
 mod profile;
+mod validate;
 
+pub use contract::{
+    ColumnCheck, ColumnSpec, Contract, ContractChange, ContractDiff, CustomCheck, DType, Direction,
+    Expectation, ExtraColumns, Scalar, Statistic, TableRules,
+};
+pub use dataset::{Dataset, SNAPSHOT_ROW_GROUP, Split, SplitOptions, train_test_split};
 pub use error::{Error, Result};
 pub use io::{FileFormat, read_frame, scan_frame};
 pub use profile::{
     ColumnKind, ColumnProfile, ColumnSummary, FrequentItems, Histogram, HyperLogLog, Moments,
     Profile, ProfileOptions, ProfileSummary, QuantileSketch, SUMMARY_QUANTILES, hash_f64, hash_str,
 };
+pub use validate::{CheckFailure, ColumnCounts, ValidateOptions, ValidationReport};

@@ -34,6 +34,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use frequent::{DEFAULT_TOP_K_CAPACITY, FrequentItems};
+pub(crate) use hll::mix64;
 pub use hll::{DEFAULT_HLL_PRECISION, HyperLogLog, hash_f64, hash_str};
 pub use moments::Moments;
 pub use sketch::{DEFAULT_SKETCH_K, QuantileSketch};

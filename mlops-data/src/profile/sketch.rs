@@ -326,7 +326,7 @@ fn radix_sort_u64(keys: &mut Vec<u64>) {
     let mut buf = vec![0u64; keys.len()];
     for (p, c) in counts.iter_mut().enumerate() {
         // A pass where every key has the same digit changes nothing.
-        if c.iter().any(|&n| n == keys.len()) {
+        if c.contains(&keys.len()) {
             continue;
         }
         let mut sum = 0;
@@ -382,7 +382,10 @@ impl<'de> Deserialize<'de> for QuantileSketch {
         for (h, l) in r.levels.iter().enumerate() {
             let items = f64s_decode(l)
                 .ok_or_else(|| D::Error::custom(format!("sketch level {h}: bad base64")))?;
-            if items.windows(2).any(|w| !(w[0] <= w[1])) {
+            if items
+                .windows(2)
+                .any(|w| w[0].partial_cmp(&w[1]).is_none_or(|o| o.is_gt()))
+            {
                 return Err(D::Error::custom(format!("sketch level {h}: not sorted")));
             }
             weight = weight.saturating_add((items.len() as u64) << h.min(63));

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod eval;
 mod models;
+mod data;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Models(models::Cmd),
     #[command(flatten)]
     Eval(eval::Cmd),
+    #[command(flatten)]
+    Data(data::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => audit::run(c),
         Command::Models(c) => models::run(c),
         Command::Eval(c) => eval::run(c),
+        Command::Data(c) => data::run(c),
     };
     match result {
         Ok(code) => code,

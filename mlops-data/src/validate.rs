@@ -1,0 +1,907 @@
+//! Validation: a [`Contract`] compiled into polars expressions and evaluated at once.
+//!
+//! Every check becomes one aggregated expression (the number of failing rows, or the
+//! observed statistic) and all of them run in **one** `select`, so polars evaluates
+//! them in parallel over a single pass of the (lazy) input. Only checks that fail get
+//! a second query, which fetches a bounded sample of failing row indices and values.
+//!
+//! Problems with the *data* are reported, never raised: missing columns, wrong dtypes,
+//! checks that do not apply to a column's dtype, all-null columns, empty frames. NaN
+//! and ±inf are counted per column, separately from nulls. `Err` is kept for what stops
+//! the work: a malformed contract or a source polars cannot read.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::contract::expr;
+use crate::contract::{ColumnCheck, Contract, Direction, ExtraColumns, Scalar, Statistic};
+use crate::{Error, Result};
+
+/// How much a report carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateOptions {
+    /// Failing rows sampled per failed check.
+    pub sample_size: usize,
+}
+
+impl Default for ValidateOptions {
+    fn default() -> ValidateOptions {
+        ValidateOptions { sample_size: 10 }
+    }
+}
+
+/// One failed check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckFailure {
+    /// The column (`None` for table rules and custom checks).
+    pub column: Option<String>,
+    /// The check's name (`range`, `not_null`, `column_exists`, `row_count`, ...).
+    pub check: String,
+    /// What was expected and what was found, for a person.
+    pub detail: String,
+    /// Rows failing the check (0 for aggregate checks such as statistics).
+    pub failing_rows: u64,
+    /// `failing_rows` over the rows the check looked at (non-null rows for value checks).
+    pub failing_fraction: f64,
+    /// The check's `mostly`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mostly: Option<f64>,
+    /// The observed value of an aggregate check (row count, statistic, null fraction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<f64>,
+    /// Up to `sample_size` failing row indices (0-based, in input order).
+    pub sample_rows: Vec<u64>,
+    /// The failing values at those rows (for a custom or multi-column check: `null`).
+    pub sample_values: Vec<serde_json::Value>,
+}
+
+/// Null, NaN and infinity counts of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ColumnCounts {
+    /// Null rows.
+    pub nulls: u64,
+    /// NaN values.
+    pub nan: u64,
+    /// ±inf values.
+    pub inf: u64,
+}
+
+/// The result of validating data against a contract: plain data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationReport {
+    /// Whether every check passed.
+    pub ok: bool,
+    /// The contract's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    /// Rows validated.
+    pub rows: u64,
+    /// Checks evaluated (including schema checks).
+    pub checks: usize,
+    /// Every failed check, in contract order (schema problems first).
+    pub failures: Vec<CheckFailure>,
+    /// Null/NaN/inf counts of every contract column present.
+    pub columns: BTreeMap<String, ColumnCounts>,
+}
+
+impl ValidationReport {
+    /// Whether every check passed.
+    pub fn is_ok(&self) -> bool {
+        self.ok
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| Error::Serde(e.to_string()))
+    }
+
+    /// A table for a terminal.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}: {} rows, {} checks, {} failed{}",
+            if self.ok { "VALID" } else { "INVALID" },
+            self.rows,
+            self.checks,
+            self.failures.len(),
+            self.contract
+                .as_deref()
+                .map(|c| format!(" (contract {c})"))
+                .unwrap_or_default()
+        );
+        if self.failures.is_empty() {
+            return out;
+        }
+        let rows: Vec<[String; 5]> = self
+            .failures
+            .iter()
+            .map(|f| {
+                [
+                    f.column.clone().unwrap_or_else(|| "-".into()),
+                    f.check.clone(),
+                    format!("{} ({:.2}%)", f.failing_rows, f.failing_fraction * 100.0),
+                    f.detail.clone(),
+                    f.sample_rows
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ]
+            })
+            .collect();
+        let head = ["column", "check", "failing", "detail", "sample rows"];
+        let mut w = head.map(str::len);
+        for r in &rows {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(c.chars().count().min(60));
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut s = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                let c: String = c.chars().take(60).collect();
+                let _ = write!(s, "{c:<width$}  ", width = w[i]);
+            }
+            s.trim_end().to_string()
+        };
+        let _ = writeln!(out, "{}", line(&head.map(String::from)));
+        let _ = writeln!(
+            out,
+            "{}",
+            w.iter()
+                .map(|n| "-".repeat(*n))
+                .collect::<Vec<_>>()
+                .join("  ")
+        );
+        for r in &rows {
+            let _ = writeln!(out, "{}", line(r));
+        }
+        out
+    }
+}
+
+/// What a planned check evaluates to and how it is judged.
+enum Judge {
+    /// Count of failing rows out of a denominator (a key of the aggregate row or all rows).
+    Rows {
+        fail: Box<Expr>,
+        denominator: Denominator,
+        mostly: Option<f64>,
+        /// Expression whose value is shown in samples.
+        value: Option<Box<Expr>>,
+    },
+    /// A null count judged as a fraction of rows.
+    NullFraction { max: f64 },
+    /// A statistic within bounds.
+    Stat { min: Option<f64>, max: Option<f64> },
+}
+
+#[derive(Clone, Copy)]
+enum Denominator {
+    Rows,
+    NonNull(usize),
+}
+
+struct Planned {
+    column: Option<String>,
+    check: String,
+    detail: String,
+    judge: Judge,
+    /// Index of the aggregate in the select.
+    key: usize,
+}
+
+fn fail_mask(e: Expr) -> Expr {
+    e.fill_null(lit(false))
+}
+
+fn scalar_text(s: &Scalar) -> String {
+    match s {
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Str(s) => s.clone(),
+    }
+}
+
+fn dtype_name(dt: &DataType) -> String {
+    dt.to_string()
+}
+
+impl Contract {
+    /// Validates a frame (see [`Contract::validate_lazy`]).
+    pub fn validate(&self, df: &DataFrame) -> Result<ValidationReport> {
+        self.validate_lazy(df.clone().lazy(), &ValidateOptions::default())
+    }
+
+    /// Validates a lazy frame: one aggregated query for every check, then one small
+    /// query per failed row-level check for its sample.
+    pub fn validate_lazy(
+        &self,
+        lf: LazyFrame,
+        options: &ValidateOptions,
+    ) -> Result<ValidationReport> {
+        self.check_well_formed()?;
+        let mut lf = lf;
+        let schema = lf.collect_schema()?;
+        let mut failures: Vec<CheckFailure> = Vec::new();
+        let mut checks = 0usize;
+        let mut aggs: Vec<Expr> = vec![len().cast(DataType::UInt64).alias("k0")];
+        let mut plans: Vec<Planned> = Vec::new();
+        let mut counts_keys: Vec<CountKeys> = Vec::new();
+        let push_agg = |aggs: &mut Vec<Expr>, e: Expr| -> usize {
+            let k = aggs.len();
+            aggs.push(e.alias(format!("k{k}")));
+            k
+        };
+        let schema_failure = |column: Option<&str>, check: &str, detail: String| CheckFailure {
+            column: column.map(str::to_string),
+            check: check.to_string(),
+            detail,
+            failing_rows: 0,
+            failing_fraction: 1.0,
+            mostly: None,
+            observed: None,
+            sample_rows: Vec::new(),
+            sample_values: Vec::new(),
+        };
+
+        // --- table schema ---
+        if self.table.extra_columns == ExtraColumns::Forbid {
+            checks += 1;
+            let extra: Vec<&str> = schema
+                .iter_names()
+                .map(|n| n.as_str())
+                .filter(|n| self.column(n).is_none())
+                .collect();
+            if !extra.is_empty() {
+                failures.push(schema_failure(
+                    None,
+                    "extra_columns",
+                    format!("columns not in the contract: {extra:?}"),
+                ));
+            }
+        }
+
+        // --- columns ---
+        let mut usable: BTreeMap<&str, DataType> = BTreeMap::new();
+        for spec in &self.columns {
+            let name = spec.name.as_str();
+            let Some(dtype) = schema.get(name) else {
+                if spec.required {
+                    checks += 1;
+                    failures.push(schema_failure(
+                        Some(name),
+                        "column_exists",
+                        "required column is missing".into(),
+                    ));
+                }
+                continue;
+            };
+            if let Some(want) = spec.dtype {
+                checks += 1;
+                if !want.matches(dtype) {
+                    failures.push(schema_failure(
+                        Some(name),
+                        "dtype",
+                        format!("expected {want:?}, found {}", dtype_name(dtype)),
+                    ));
+                    continue;
+                }
+            }
+            usable.insert(name, dtype.clone());
+            let c = col(name);
+            let nulls = push_agg(&mut aggs, c.clone().null_count().cast(DataType::UInt64));
+            let nan_inf = dtype.is_float().then(|| {
+                (
+                    push_agg(&mut aggs, c.clone().is_nan().sum().cast(DataType::UInt64)),
+                    push_agg(
+                        &mut aggs,
+                        c.clone().is_infinite().sum().cast(DataType::UInt64),
+                    ),
+                )
+            });
+            counts_keys.push((name.to_string(), nulls, nan_inf));
+            if !spec.nullable {
+                checks += 1;
+                plans.push(Planned {
+                    column: Some(name.into()),
+                    check: "not_null".into(),
+                    detail: "nulls are not allowed".into(),
+                    judge: Judge::Rows {
+                        fail: Box::new(c.clone().is_null()),
+                        denominator: Denominator::Rows,
+                        mostly: None,
+                        value: None,
+                    },
+                    key: nulls,
+                });
+            }
+            for check in &spec.checks {
+                checks += 1;
+                let numeric = dtype.is_primitive_numeric();
+                let stringy = dtype.is_string() || dtype.is_categorical() || dtype.is_enum();
+                let not_applicable = |what: &str| {
+                    schema_failure(
+                        Some(name),
+                        check.name(),
+                        format!(
+                            "{} needs a {what} column, found {}",
+                            check.name(),
+                            dtype_name(dtype)
+                        ),
+                    )
+                };
+                let s = if stringy && !dtype.is_string() {
+                    c.clone().cast(DataType::String)
+                } else {
+                    c.clone()
+                };
+                let row_check = |fail: Expr, mostly: Option<f64>| Judge::Rows {
+                    fail: Box::new(fail),
+                    denominator: Denominator::NonNull(nulls),
+                    mostly,
+                    value: Some(Box::new(c.clone())),
+                };
+                let (judge, detail) = match check {
+                    ColumnCheck::Range {
+                        min,
+                        max,
+                        min_exclusive,
+                        max_exclusive,
+                        mostly,
+                    } => {
+                        if !numeric {
+                            failures.push(not_applicable("numeric"));
+                            continue;
+                        }
+                        let mut ok = lit(true);
+                        if let Some(lo) = min {
+                            ok = ok.and(if *min_exclusive {
+                                c.clone().gt(lit(*lo))
+                            } else {
+                                c.clone().gt_eq(lit(*lo))
+                            });
+                        }
+                        if let Some(hi) = max {
+                            ok = ok.and(if *max_exclusive {
+                                c.clone().lt(lit(*hi))
+                            } else {
+                                c.clone().lt_eq(lit(*hi))
+                            });
+                        }
+                        let mut fail = c.clone().is_not_null().and(ok.not());
+                        if dtype.is_float() {
+                            fail = fail.or(c.clone().is_nan());
+                        }
+                        let detail = format!(
+                            "values in {}{}, {}{}",
+                            if *min_exclusive { "(" } else { "[" },
+                            min.map(|v| v.to_string()).unwrap_or_else(|| "-inf".into()),
+                            max.map(|v| v.to_string()).unwrap_or_else(|| "inf".into()),
+                            if *max_exclusive { ")" } else { "]" },
+                        );
+                        (row_check(fail_mask(fail), *mostly), detail)
+                    }
+                    ColumnCheck::AllowedSet { values, mostly } => {
+                        let (probe, set) = if numeric {
+                            let nums: Option<Vec<f64>> = values
+                                .iter()
+                                .map(|v| match v {
+                                    Scalar::Int(i) => Some(*i as f64),
+                                    Scalar::Float(f) => Some(*f),
+                                    _ => None,
+                                })
+                                .collect();
+                            let Some(nums) = nums else {
+                                failures.push(schema_failure(
+                                    Some(name),
+                                    "allowed_set",
+                                    format!(
+                                        "set has non-numeric values for a {} column",
+                                        dtype_name(dtype)
+                                    ),
+                                ));
+                                continue;
+                            };
+                            (
+                                c.clone().cast(DataType::Float64),
+                                Series::new("set".into(), nums),
+                            )
+                        } else if dtype.is_bool() {
+                            let b: Option<Vec<bool>> = values
+                                .iter()
+                                .map(|v| match v {
+                                    Scalar::Bool(b) => Some(*b),
+                                    _ => None,
+                                })
+                                .collect();
+                            let Some(b) = b else {
+                                failures.push(schema_failure(
+                                    Some(name),
+                                    "allowed_set",
+                                    "set has non-boolean values for a bool column".into(),
+                                ));
+                                continue;
+                            };
+                            (c.clone(), Series::new("set".into(), b))
+                        } else if stringy {
+                            let t: Vec<String> = values.iter().map(scalar_text).collect();
+                            (s.clone(), Series::new("set".into(), t))
+                        } else {
+                            failures.push(not_applicable("numeric, string or bool"));
+                            continue;
+                        };
+                        let fail = c
+                            .clone()
+                            .is_not_null()
+                            .and(probe.is_in(lit(set).implode(false), false).not());
+                        let shown: Vec<String> = values.iter().take(10).map(scalar_text).collect();
+                        let detail = format!(
+                            "values in {{{}{}}}",
+                            shown.join(", "),
+                            if values.len() > 10 { ", ..." } else { "" }
+                        );
+                        (row_check(fail_mask(fail), *mostly), detail)
+                    }
+                    ColumnCheck::Regex { pattern, mostly } => {
+                        if !stringy {
+                            failures.push(not_applicable("string"));
+                            continue;
+                        }
+                        let fail = s
+                            .clone()
+                            .is_not_null()
+                            .and(s.clone().str().contains(lit(pattern.as_str()), true).not());
+                        let detail = format!("values match /{pattern}/");
+                        (row_check(fail_mask(fail), *mostly), detail)
+                    }
+                    ColumnCheck::StrLength { min, max, mostly } => {
+                        if !stringy {
+                            failures.push(not_applicable("string"));
+                            continue;
+                        }
+                        let l = s.clone().str().len_chars();
+                        let mut ok = lit(true);
+                        if let Some(lo) = min {
+                            ok = ok.and(l.clone().gt_eq(lit(*lo)));
+                        }
+                        if let Some(hi) = max {
+                            ok = ok.and(l.clone().lt_eq(lit(*hi)));
+                        }
+                        let fail = s.clone().is_not_null().and(ok.not());
+                        let detail = format!(
+                            "length in [{}, {}]",
+                            min.map(|v| v.to_string()).unwrap_or_else(|| "0".into()),
+                            max.map(|v| v.to_string()).unwrap_or_else(|| "inf".into())
+                        );
+                        (row_check(fail_mask(fail), *mostly), detail)
+                    }
+                    ColumnCheck::Unique { mostly } => {
+                        let fail = c.clone().is_not_null().and(c.clone().is_duplicated());
+                        let detail = "values are unique".to_string();
+                        (row_check(fail_mask(fail), *mostly), detail)
+                    }
+                    ColumnCheck::Finite { mostly } => {
+                        if !numeric {
+                            failures.push(not_applicable("numeric"));
+                            continue;
+                        }
+                        let fail = if dtype.is_float() {
+                            c.clone().is_nan().or(c.clone().is_infinite())
+                        } else {
+                            lit(false)
+                        };
+                        let detail = "no NaN or inf".to_string();
+                        (row_check(fail_mask(fail), *mostly), detail)
+                    }
+                    ColumnCheck::Monotonic { direction, strict } => {
+                        let prev = c.clone().shift(lit(1));
+                        let fail = match (direction, strict) {
+                            (Direction::Increasing, false) => c.clone().lt(prev),
+                            (Direction::Increasing, true) => c.clone().lt_eq(prev),
+                            (Direction::Decreasing, false) => c.clone().gt(prev),
+                            (Direction::Decreasing, true) => c.clone().gt_eq(prev),
+                        };
+                        let detail = format!(
+                            "{}{} between neighbouring rows",
+                            if *strict { "strictly " } else { "" },
+                            match direction {
+                                Direction::Increasing => "increasing",
+                                Direction::Decreasing => "decreasing",
+                            }
+                        );
+                        (
+                            Judge::Rows {
+                                fail: Box::new(fail_mask(fail)),
+                                denominator: Denominator::Rows,
+                                mostly: None,
+                                value: Some(Box::new(c.clone())),
+                            },
+                            detail,
+                        )
+                    }
+                    ColumnCheck::MaxNullFraction { max } => {
+                        plans.push(Planned {
+                            column: Some(name.into()),
+                            check: check.name().into(),
+                            detail: format!("null fraction <= {max}"),
+                            judge: Judge::NullFraction { max: *max },
+                            key: nulls,
+                        });
+                        continue;
+                    }
+                };
+                let fail_sum = match &judge {
+                    Judge::Rows { fail, .. } => (**fail).clone().sum().cast(DataType::UInt64),
+                    _ => lit(0u64),
+                };
+                let key = push_agg(&mut aggs, fail_sum);
+                plans.push(Planned {
+                    column: Some(name.into()),
+                    check: check.name().into(),
+                    detail,
+                    judge,
+                    key,
+                });
+            }
+        }
+
+        // --- table rules over columns ---
+        for set in &self.table.unique_together {
+            checks += 1;
+            let missing: Vec<&String> = set
+                .iter()
+                .filter(|c| !usable.contains_key(c.as_str()))
+                .collect();
+            if !missing.is_empty() {
+                failures.push(schema_failure(
+                    None,
+                    "unique_together",
+                    format!("columns missing or mistyped: {missing:?}"),
+                ));
+                continue;
+            }
+            let fail = if set.len() == 1 {
+                col(set[0].as_str()).is_duplicated()
+            } else {
+                as_struct(set.iter().map(|c| col(c.as_str())).collect()).is_duplicated()
+            };
+            let key = push_agg(&mut aggs, fail.clone().sum().cast(DataType::UInt64));
+            plans.push(Planned {
+                column: None,
+                check: "unique_together".into(),
+                detail: format!("rows unique over {set:?}"),
+                judge: Judge::Rows {
+                    fail: Box::new(fail),
+                    denominator: Denominator::Rows,
+                    mostly: None,
+                    value: None,
+                },
+                key,
+            });
+        }
+
+        // --- statistical expectations ---
+        for e in &self.expectations {
+            checks += 1;
+            let Some(dtype) = usable.get(e.column.as_str()) else {
+                failures.push(schema_failure(
+                    Some(&e.column),
+                    &e.stat.name(),
+                    "column missing or mistyped".into(),
+                ));
+                continue;
+            };
+            let c = col(e.column.as_str());
+            let numeric = dtype.is_primitive_numeric();
+            if !numeric && !matches!(e.stat, Statistic::DistinctCount) {
+                failures.push(schema_failure(
+                    Some(&e.column),
+                    &e.stat.name(),
+                    format!(
+                        "{} needs a numeric column, found {}",
+                        e.stat.name(),
+                        dtype_name(dtype)
+                    ),
+                ));
+                continue;
+            }
+            let v = if dtype.is_float() {
+                c.clone().filter(c.clone().is_finite())
+            } else {
+                c.clone()
+            };
+            let stat = match e.stat {
+                Statistic::Mean => v.mean(),
+                Statistic::Std => v.std(1),
+                Statistic::Min => v.min(),
+                Statistic::Max => v.max(),
+                Statistic::Quantile { q } => v.quantile(lit(q), QuantileMethod::Linear),
+                Statistic::DistinctCount => c.clone().drop_nulls().n_unique(),
+            };
+            let key = push_agg(&mut aggs, stat.cast(DataType::Float64));
+            plans.push(Planned {
+                column: Some(e.column.clone()),
+                check: e.stat.name(),
+                detail: format!(
+                    "{} in [{}, {}]",
+                    e.stat.name(),
+                    e.min
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "-inf".into()),
+                    e.max.map(|v| v.to_string()).unwrap_or_else(|| "inf".into())
+                ),
+                judge: Judge::Stat {
+                    min: e.min,
+                    max: e.max,
+                },
+                key,
+            });
+        }
+
+        // --- custom checks ---
+        for cc in &self.custom {
+            checks += 1;
+            let compiled = expr::compile(&cc.expr)?;
+            let missing: Vec<&String> = compiled
+                .columns
+                .iter()
+                .filter(|c| !usable.contains_key(c.as_str()) && schema.get(c.as_str()).is_none())
+                .collect();
+            if !missing.is_empty() {
+                failures.push(schema_failure(
+                    None,
+                    &cc.name,
+                    format!("custom check reads missing columns {missing:?}"),
+                ));
+                continue;
+            }
+            let fail = fail_mask(compiled.expr.not());
+            let key = push_agg(&mut aggs, fail.clone().sum().cast(DataType::UInt64));
+            plans.push(Planned {
+                column: None,
+                check: cc.name.clone(),
+                detail: format!("custom: {}", cc.expr),
+                judge: Judge::Rows {
+                    fail: Box::new(fail),
+                    denominator: Denominator::Rows,
+                    mostly: cc.mostly,
+                    value: None,
+                },
+                key,
+            });
+        }
+
+        // --- the one pass ---
+        let row = lf.clone().select(aggs).collect()?;
+        let get = |k: usize| -> Option<f64> {
+            let c = row.column(&format!("k{k}")).ok()?;
+            let c = c.cast(&DataType::Float64).ok()?;
+            c.f64().ok()?.get(0)
+        };
+        let rows = get(0).unwrap_or(0.0) as u64;
+        for f in failures.iter_mut() {
+            if f.check == "column_exists" {
+                f.failing_rows = rows;
+            }
+        }
+        let mut columns = BTreeMap::new();
+        for (name, nulls, nan_inf) in &counts_keys {
+            let (nan, inf) = nan_inf
+                .map(|(a, b)| (get(a).unwrap_or(0.0) as u64, get(b).unwrap_or(0.0) as u64))
+                .unwrap_or((0, 0));
+            columns.insert(
+                name.clone(),
+                ColumnCounts {
+                    nulls: get(*nulls).unwrap_or(0.0) as u64,
+                    nan,
+                    inf,
+                },
+            );
+        }
+
+        // --- row count ---
+        if self.table.min_rows.is_some() || self.table.max_rows.is_some() {
+            checks += 1;
+            let lo = self.table.min_rows.unwrap_or(0);
+            let hi = self.table.max_rows.unwrap_or(u64::MAX);
+            if rows < lo || rows > hi {
+                failures.insert(
+                    0,
+                    CheckFailure {
+                        column: None,
+                        check: "row_count".into(),
+                        detail: format!(
+                            "rows in [{lo}, {}]",
+                            self.table
+                                .max_rows
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "inf".into())
+                        ),
+                        failing_rows: 0,
+                        failing_fraction: 1.0,
+                        mostly: None,
+                        observed: Some(rows as f64),
+                        sample_rows: Vec::new(),
+                        sample_values: Vec::new(),
+                    },
+                );
+            }
+        }
+
+        // --- judge, then sample the failures ---
+        for p in plans {
+            let failure = match &p.judge {
+                Judge::Rows {
+                    fail,
+                    denominator,
+                    mostly,
+                    value,
+                } => {
+                    let n_fail = get(p.key).unwrap_or(0.0) as u64;
+                    let denom = match denominator {
+                        Denominator::Rows => rows,
+                        Denominator::NonNull(k) => {
+                            rows.saturating_sub(get(*k).unwrap_or(0.0) as u64)
+                        }
+                    };
+                    let frac = if denom == 0 {
+                        0.0
+                    } else {
+                        n_fail as f64 / denom as f64
+                    };
+                    let passed = match mostly {
+                        Some(m) => 1.0 - frac >= *m - 1e-12,
+                        None => n_fail == 0,
+                    };
+                    if passed {
+                        continue;
+                    }
+                    let (sample_rows, sample_values) = sample(
+                        &lf,
+                        (**fail).clone(),
+                        value.as_deref().cloned(),
+                        options.sample_size,
+                    )?;
+                    CheckFailure {
+                        column: p.column,
+                        check: p.check,
+                        detail: p.detail,
+                        failing_rows: n_fail,
+                        failing_fraction: frac,
+                        mostly: *mostly,
+                        observed: None,
+                        sample_rows,
+                        sample_values,
+                    }
+                }
+                Judge::NullFraction { max } => {
+                    let nulls = get(p.key).unwrap_or(0.0);
+                    let frac = if rows == 0 { 0.0 } else { nulls / rows as f64 };
+                    if frac <= *max {
+                        continue;
+                    }
+                    let (sample_rows, sample_values) = match &p.column {
+                        Some(c) => {
+                            sample(&lf, col(c.as_str()).is_null(), None, options.sample_size)?
+                        }
+                        None => (Vec::new(), Vec::new()),
+                    };
+                    CheckFailure {
+                        column: p.column,
+                        check: p.check,
+                        detail: p.detail,
+                        failing_rows: nulls as u64,
+                        failing_fraction: frac,
+                        mostly: None,
+                        observed: Some(frac),
+                        sample_rows,
+                        sample_values,
+                    }
+                }
+                Judge::Stat { min, max } => {
+                    let observed = get(p.key).filter(|v| !v.is_nan());
+                    let ok = observed.is_some_and(|v| {
+                        min.is_none_or(|lo| v >= lo) && max.is_none_or(|hi| v <= hi)
+                    });
+                    if ok {
+                        continue;
+                    }
+                    CheckFailure {
+                        column: p.column,
+                        check: p.check,
+                        detail: match observed {
+                            Some(v) => format!("{}; observed {v}", p.detail),
+                            None => format!("{}; no finite values to compute it", p.detail),
+                        },
+                        failing_rows: 0,
+                        failing_fraction: 1.0,
+                        mostly: None,
+                        observed,
+                        sample_rows: Vec::new(),
+                        sample_values: Vec::new(),
+                    }
+                }
+            };
+            failures.push(failure);
+        }
+
+        Ok(ValidationReport {
+            ok: failures.is_empty(),
+            contract: self.name.clone(),
+            rows,
+            checks,
+            failures,
+            columns,
+        })
+    }
+}
+
+/// Aggregate keys of a column's null count and (floats) NaN and inf counts.
+type CountKeys = (String, usize, Option<(usize, usize)>);
+
+const ROW: &str = "__mlops_row";
+
+/// Row indices (and values) of up to `n` rows where `fail` is true.
+fn sample(
+    lf: &LazyFrame,
+    fail: Expr,
+    value: Option<Expr>,
+    n: usize,
+) -> Result<(Vec<u64>, Vec<serde_json::Value>)> {
+    if n == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut sel = vec![col(ROW)];
+    if let Some(v) = value {
+        sel.push(v.alias("__mlops_value"));
+    }
+    let df = lf
+        .clone()
+        .with_row_index(ROW, None)
+        .filter(fail)
+        .select(sel)
+        .limit(n as IdxSize)
+        .collect()?;
+    let idx = df.column(ROW)?.cast(&DataType::UInt64)?;
+    let rows: Vec<u64> = idx.u64()?.iter().flatten().collect();
+    let values = match df.column("__mlops_value") {
+        Ok(c) => (0..c.len())
+            .map(|i| c.get(i).map(any_to_json).unwrap_or(serde_json::Value::Null))
+            .collect(),
+        Err(_) => vec![serde_json::Value::Null; rows.len()],
+    };
+    Ok((rows, values))
+}
+
+fn any_to_json(v: AnyValue<'_>) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        AnyValue::Null => J::Null,
+        AnyValue::Boolean(b) => J::Bool(b),
+        AnyValue::String(s) => J::String(s.to_string()),
+        AnyValue::StringOwned(s) => J::String(s.to_string()),
+        AnyValue::Int8(x) => J::from(x),
+        AnyValue::Int16(x) => J::from(x),
+        AnyValue::Int32(x) => J::from(x),
+        AnyValue::Int64(x) => J::from(x),
+        AnyValue::UInt8(x) => J::from(x),
+        AnyValue::UInt16(x) => J::from(x),
+        AnyValue::UInt32(x) => J::from(x),
+        AnyValue::UInt64(x) => J::from(x),
+        AnyValue::Float32(x) => float_json(f64::from(x)),
+        AnyValue::Float64(x) => float_json(x),
+        other => J::String(other.to_string()),
+    }
+}
+
+fn float_json(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x)
+        .map(serde_json::Value::Number)
+        .unwrap_or_else(|| serde_json::Value::String(x.to_string()))
+}
