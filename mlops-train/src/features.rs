@@ -331,6 +331,45 @@ impl FeatureSpec {
 }
 
 impl FittedFeatures {
+    /// The inputs as a data contract: numeric columns must be numeric, a column may
+    /// hold nulls only where the transform imputes them, and a categorical column whose
+    /// unseen categories are refused may only hold its training categories.
+    pub fn input_contract(&self) -> mlops_data::Contract {
+        use mlops_data::{ColumnCheck, ColumnSpec, Contract, DType, Scalar};
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| match c {
+                FittedColumn::Numeric { column, fill, .. } => {
+                    let mut spec = ColumnSpec::new(column.clone()).dtype(DType::Numeric);
+                    spec.nullable = fill.is_some();
+                    spec
+                }
+                FittedColumn::Categorical {
+                    column,
+                    categories,
+                    fill,
+                    unseen,
+                } => {
+                    let mut spec = ColumnSpec::new(column.clone());
+                    spec.nullable = fill.is_some();
+                    if *unseen == UnseenCategory::Refuse {
+                        spec.checks.push(ColumnCheck::AllowedSet {
+                            values: categories.iter().cloned().map(Scalar::Str).collect(),
+                            mostly: None,
+                        });
+                    }
+                    spec
+                }
+            })
+            .collect();
+        Contract {
+            name: Some("model inputs".to_string()),
+            columns,
+            ..Contract::default()
+        }
+    }
+
     /// Names of the output features (`column` or `column=category`).
     pub fn output_names(&self) -> Vec<String> {
         let mut out = Vec::new();

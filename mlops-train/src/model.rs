@@ -16,20 +16,39 @@ use crate::evaluation::Task;
 
 /// A model's interface: the input columns it reads and the target it predicts.
 ///
-/// This is the model's data contract: serving checks a request frame against it, and
-/// the package writes it as MLflow's `signature` so the MLflow UI shows the inputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// This is the model's data contract: `contract` is an `mlops_data::Contract` over the
+/// inputs (numeric columns must be numeric, nullable only where the model imputes,
+/// categories restricted to the training ones where unseen categories are refused), so
+/// serving validates a request frame with the same engine as the training data. The
+/// package also writes it as MLflow's `signature` so the MLflow UI shows the inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signature {
     /// Input columns (names and polars dtypes as seen in training).
     pub inputs: Vec<ColumnSchema>,
     /// The predicted column.
     pub output: ColumnSchema,
+    /// The inputs as a data contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<mlops_data::Contract>,
 }
 
 impl Signature {
-    /// Checks that `df` has every input column with a compatible dtype (numeric for
-    /// numeric inputs); extra columns are ignored. Returns every problem found.
+    /// Checks `df` against the input contract (or, without one, the input names and
+    /// numeric dtypes); extra columns are ignored. Returns every problem found, as text.
     pub fn check(&self, df: &DataFrame) -> Vec<String> {
+        if let Some(c) = &self.contract {
+            return match c.validate(df) {
+                Ok(report) => report
+                    .failures
+                    .iter()
+                    .map(|f| match &f.column {
+                        Some(col) => format!("{col}: {}", f.detail),
+                        None => f.detail.clone(),
+                    })
+                    .collect(),
+                Err(e) => vec![e.to_string()],
+            };
+        }
         let mut problems = Vec::new();
         for c in &self.inputs {
             match df.column(&c.name) {

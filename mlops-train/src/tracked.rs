@@ -13,7 +13,9 @@
 //! 4. check the gate; log metrics, the evaluation and the gate report as artifacts;
 //! 5. store the package content-addressed, log its files under the run's `model/`;
 //! 6. only when the gate passes: register a version (package digest, run id, dataset
-//!    digests as lineage) and move the champion alias, recording who and why.
+//!    digests as lineage) and move the champion alias, recording who and why; a
+//!    candidate byte-identical to the champion (same data, config, seed) is not
+//!    registered again.
 //!
 //! [`cross_validate`] and [`grid_search`] log each fold or trial as a child run.
 
@@ -110,6 +112,9 @@ pub struct TrainingOutcome {
     pub version: Option<u64>,
     /// Whether the champion alias now points at the new version.
     pub promoted: bool,
+    /// The candidate's payload is byte-identical to the champion's (same data, config
+    /// and seed): nothing new is registered.
+    pub identical_to_champion: bool,
 }
 
 fn flat_metrics(e: &Evaluation) -> Vec<(String, f64)> {
@@ -207,6 +212,7 @@ fn run_job(
 
     // The champion, evaluated on the same rows.
     let flavors = FlavorRegistry::new();
+    let mut champion_payload = None;
     let (champion, champion_version) = match (registry, &job.model_name) {
         (Some(reg), Some(name)) => {
             let uri = ModelUri::Alias {
@@ -216,6 +222,7 @@ fn run_job(
             match reg.load(&uri) {
                 Ok(loaded) => {
                     let pkg = ModelPackage::load(reg.artifact_store(), &loaded.package)?;
+                    champion_payload = Some(pkg.manifest.payload.digest);
                     let m = pkg.model(&flavors)?;
                     (
                         Some(full_evaluation(m.as_ref(), job)?),
@@ -289,7 +296,13 @@ fn run_job(
 
     let mut version = None;
     let mut promoted = false;
-    if let (true, Some(reg), Some(name)) = (gate.passed, registry, &job.model_name) {
+    let identical = champion_payload == Some(pkg.manifest.payload.digest);
+    if identical {
+        run.set_tag("mlops.identical_to_champion", "true")?;
+    }
+    if let (true, false, Some(reg), Some(name)) =
+        (gate.passed, identical, registry, &job.model_name)
+    {
         match reg.get_model(name) {
             Ok(_) => {}
             Err(mlops_core::Error::ModelNotFound { .. }) => {
@@ -330,6 +343,7 @@ fn run_job(
         package,
         version,
         promoted,
+        identical_to_champion: identical,
     })
 }
 

@@ -760,6 +760,7 @@ impl LinfaModel {
                 name: self.config.target.column.clone(),
                 dtype: self.target_dtype.clone(),
             },
+            contract: Some(self.features.input_contract()),
         }
     }
 
@@ -881,6 +882,7 @@ impl Model for LinfaModel {
                     name: String::new(),
                     dtype: String::new(),
                 },
+                contract: None,
             })
         })
     }

@@ -4,9 +4,11 @@
 //!
 //! 1. loads the red winequality data (1599 rows, shipped inside linfa-datasets) and adds
 //!    the label `good` (quality >= 6);
-//! 2. checks it against the committed data contract `examples/data/winequality.contract.json`;
-//! 3. snapshots it into the content-addressed store (the digest is the data's lineage);
-//! 4. splits it (seeded), trains a candidate: logistic regression when there is no
+//! 2. validates it against the committed data contract
+//!    `examples/data/winequality.contract.json` (`mlops_data::Contract`);
+//! 3. snapshots it into the content-addressed store (`Dataset::snapshot`: canonical
+//!    Parquet plus profile; the digest is the data's lineage);
+//! 4. splits it (seeded, stratified by the label), trains a candidate: logistic regression when there is no
 //!    champion yet, a random forest once there is one (the "improved algorithm");
 //! 5. evaluates it, loads the current champion (`models:/winequality-good@champion`) and
 //!    evaluates it on the same rows;
@@ -24,14 +26,13 @@
 
 use std::process::ExitCode;
 
-use mlops_core::{ColumnSchema, DatasetRef, Digest, ModelUri, registry_from_env, tracker_from_env};
+use mlops_core::{ModelUri, registry_from_env, tracker_from_env};
+use mlops_data::{Contract, Dataset, SplitOptions, train_test_split};
 use mlops_train::{
     Algorithm, ContractOutcome, FeatureSpec, Gate, TargetSpec, TargetTask, TrainConfig,
     TrainingJob, frame_from_matrix, train_tracked,
 };
 use polars::prelude::*;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 
 const MODEL: &str = "winequality-good";
 const EXPERIMENT: &str = "quickstart";
@@ -54,84 +55,22 @@ fn load_winequality() -> Res<DataFrame> {
     Ok(df)
 }
 
-/// The committed contract: column names, dtypes, value ranges, no nulls.
-///
-/// A stand-in for `mlops_data::Contract` until the data crate's contracts land on this
-/// branch: the same committed JSON file, checked here by hand.
-fn check_contract(df: &DataFrame) -> Res<ContractOutcome> {
-    let spec: serde_json::Value = serde_json::from_str(CONTRACT)?;
-    let mut failures = Vec::new();
-    let cols = spec["columns"].as_array().ok_or("contract: no columns")?;
-    for c in cols {
-        let name = c["name"].as_str().ok_or("contract: column without name")?;
-        let Ok(col) = df.column(name) else {
-            failures.push(format!("{name}: missing"));
-            continue;
-        };
-        if let Some(dt) = c["dtype"].as_str()
-            && col.dtype().to_string() != dt
-        {
-            failures.push(format!("{name}: dtype {} (contract: {dt})", col.dtype()));
-        }
-        if col.null_count() > 0 {
-            failures.push(format!("{name}: {} nulls", col.null_count()));
-        }
-        if let (Some(lo), Some(hi)) = (c["min"].as_f64(), c["max"].as_f64()) {
-            let s = col.cast(&DataType::Float64)?;
-            let bad = s
-                .as_materialized_series()
-                .f64()?
-                .iter()
-                .flatten()
-                .filter(|v| *v < lo || *v > hi)
-                .count();
-            if bad > 0 {
-                failures.push(format!("{name}: {bad} values outside [{lo}, {hi}]"));
-            }
-        }
-    }
-    Ok(ContractOutcome {
-        passed: failures.is_empty(),
-        failures,
-    })
-}
-
-/// A content-addressed snapshot: the frame's canonical bytes (column names, dtypes and
-/// values in order) stored in the artifact store, named by their digest.
-///
-/// A stand-in for `mlops_data::Dataset::snapshot` until it lands on this branch.
-fn snapshot(df: &DataFrame, store: &mlops_core::ArtifactStore, name: &str) -> Res<DatasetRef> {
-    let mut bytes = Vec::new();
-    let mut schema = Vec::new();
-    for c in df.columns() {
-        schema.push(ColumnSchema {
-            name: c.name().to_string(),
-            dtype: c.dtype().to_string(),
-        });
-        bytes.extend_from_slice(c.name().as_bytes());
-        bytes.push(0);
-        let s = c.cast(&DataType::String)?;
-        for v in s.as_materialized_series().str()?.iter() {
-            bytes.extend_from_slice(v.unwrap_or("\u{0}null").as_bytes());
-            bytes.push(b'\n');
-        }
-    }
-    let digest: Digest = store.put_bytes(&bytes)?;
-    Ok(DatasetRef {
-        digest,
-        name: Some(name.to_string()),
-        rows: df.height() as u64,
-        schema,
-        profile_digest: None,
-    })
-}
-
-fn split(df: &DataFrame, test: f64, seed: u64) -> Res<(DataFrame, DataFrame)> {
-    let mut idx: Vec<u32> = (0..df.height() as u32).collect();
-    idx.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(seed));
-    let n_test = (df.height() as f64 * test).round() as usize;
-    let take = |ix: &[u32]| df.take(&IdxCa::from_vec("i".into(), ix.to_vec()));
-    Ok((take(&idx[n_test..])?, take(&idx[..n_test])?))
+/// Validates the frame against the committed contract (one polars pass).
+fn check_contract(df: &DataFrame) -> Res<(ContractOutcome, mlops_data::ValidationReport)> {
+    let contract = Contract::from_json(CONTRACT)?;
+    let report = contract.validate(df)?;
+    let outcome = ContractOutcome {
+        passed: report.is_ok(),
+        failures: report
+            .failures
+            .iter()
+            .map(|f| match &f.column {
+                Some(c) => format!("{c}: {}", f.detail),
+                None => f.detail.clone(),
+            })
+            .collect(),
+    };
+    Ok((outcome, report))
 }
 
 fn run() -> Res<bool> {
@@ -147,17 +86,19 @@ fn run() -> Res<bool> {
 
     // 1-3. Data: load, contract, snapshot.
     let df = load_winequality()?;
-    let contract = check_contract(&df)?;
+    let (contract, report) = check_contract(&df)?;
     println!(
-        "  data:      winequality, {} rows x {} columns; contract {}",
+        "  data:      winequality, {} rows x {} columns; contract {} ({} checks)",
         df.height(),
         df.width(),
-        if contract.passed { "passed" } else { "FAILED" }
+        if contract.passed { "passed" } else { "FAILED" },
+        report.checks
     );
     for f in &contract.failures {
         println!("    {f}");
     }
-    let data_ref = snapshot(&df, registry.artifact_store(), "winequality-red")?;
+    let data_ref =
+        Dataset::snapshot_named(&df, registry.artifact_store(), Some("winequality-red"))?;
     println!(
         "  snapshot:  {} ({} rows)",
         data_ref.digest.short(),
@@ -165,7 +106,10 @@ fn run() -> Res<bool> {
     );
 
     // 4. Split and choose the candidate.
-    let (train_df, eval_df) = split(&df, 0.25, 2026)?;
+    let mut split = SplitOptions::new(0.25, 2026);
+    split.stratify = Some("good".into());
+    let parts = train_test_split(&df, &split)?;
+    let (train_df, eval_df) = (parts.train, parts.test);
     let champion = registry.resolve(&ModelUri::Alias {
         name: MODEL.into(),
         alias: "champion".into(),
@@ -230,6 +174,12 @@ fn run() -> Res<bool> {
             out.champion_version
                 .map(|c| format!(" (was {c})"))
                 .unwrap_or_default()
+        ),
+        None if out.identical_to_champion => println!(
+            "  not registered: the candidate is byte-identical to champion version {}",
+            out.champion_version
+                .map(|c| c.to_string())
+                .unwrap_or("-".into())
         ),
         None => println!(
             "  not registered: the gate failed; champion stays at version {}",

@@ -255,3 +255,42 @@ fn categorical_features_train_end_to_end() {
     assert!(m.predict(&bad).is_err());
     assert!(!m.signature().check(&bad).is_empty());
 }
+
+#[test]
+fn the_signature_is_a_data_contract() {
+    let (tr, te) = split(&winequality(), 0.25, 8);
+    let mut c = cfg(
+        &tr,
+        "good",
+        TargetTask::Classification,
+        Algorithm::logistic(),
+    );
+    c.features.features[0] = Feature::numeric("fixed acidity"); // refuses missing values
+    let m = train(&tr, &c).unwrap();
+    let contract = m.signature().contract.clone().unwrap();
+    assert_eq!(contract.columns.len(), 11);
+    assert!(
+        m.signature().check(&te).is_empty(),
+        "{:?}",
+        m.signature().check(&te)
+    );
+    // A null where the model refuses them, a text column where it needs numbers.
+    let bad = te
+        .clone()
+        .lazy()
+        .with_columns([
+            when(col("alcohol").gt(lit(12.0)))
+                .then(lit(NULL).cast(DataType::Float64))
+                .otherwise(col("fixed acidity"))
+                .alias("fixed acidity"),
+            col("pH").cast(DataType::String).alias("pH"),
+        ])
+        .collect()
+        .unwrap();
+    let problems = m.signature().check(&bad);
+    assert!(
+        problems.iter().any(|p| p.starts_with("fixed acidity")),
+        "{problems:?}"
+    );
+    assert!(problems.iter().any(|p| p.starts_with("pH")), "{problems:?}");
+}

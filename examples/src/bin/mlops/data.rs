@@ -93,7 +93,12 @@ pub fn run(cmd: Cmd) -> CmdResult {
         } => {
             let contract = Contract::load(&contract)?;
             let lf = mlops_data::scan_frame(&data)?;
-            let report = contract.validate_lazy(lf, &ValidateOptions { sample_size: sample })?;
+            let report = contract.validate_lazy(
+                lf,
+                &ValidateOptions {
+                    sample_size: sample,
+                },
+            )?;
             if json {
                 println!("{}", report.to_json()?);
             } else {
@@ -157,7 +162,17 @@ fn summary_table(profile: &Profile) -> String {
     let mut out = format!("{} rows\n", s.rows);
     out.push_str(&format!(
         "{:<20} {:<8} {:>10} {:>8} {:>8} {:>14} {:>14} {:>14} {:>14} {:>14} {:>10}\n",
-        "column", "dtype", "count", "nulls", "nan/inf", "mean", "std", "min", "median", "max", "distinct"
+        "column",
+        "dtype",
+        "count",
+        "nulls",
+        "nan/inf",
+        "mean",
+        "std",
+        "min",
+        "median",
+        "max",
+        "distinct"
     ));
     for (name, c) in &s.columns {
         out.push_str(&format!(

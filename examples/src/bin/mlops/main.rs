@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod data;
 mod eval;
 mod models;
-mod data;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
