@@ -2,3 +2,4 @@
 //! The one integration-test binary of `mlops-examples` (one module per area).
 
 mod eval;
+mod quickstart;
