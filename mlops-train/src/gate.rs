@@ -422,10 +422,10 @@ fn no_regression(
                         !worse,
                         format!(
                             "{point}; improvement {:.6}, {:.0}% CI [{:.6}, {:.6}] {} -{tolerance}",
-                            ci.estimate,
+                            ci.estimate + 0.0, // no "-0.000000"
                             ci.level * 100.0,
-                            ci.lower,
-                            ci.upper,
+                            ci.lower + 0.0,
+                            ci.upper + 0.0,
                             if worse {
                                 "entirely below"
                             } else {

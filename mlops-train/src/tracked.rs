@@ -1,7 +1,7 @@
 //! Tracked training: one call trains, evaluates, gates, logs and registers.
 //!
 //! [`train_tracked`] is the step a training job runs. It works with any
-//! [`Tracker`](mlops_core::tracking::Tracker) and any [`Registry`] (the local MLflow file
+//! [`Tracker`] and any [`Registry`] (the local MLflow file
 //! store or a real MLflow server), in this order, so that nothing is promoted that was
 //! not recorded first:
 //!

@@ -173,3 +173,23 @@ fn malformed_policies_are_errors() {
     assert!(Gate::from_json(r#"{"gate":"nonsense"}"#).is_err());
     assert!(Gate::from_json("[").is_err());
 }
+
+proptest::proptest! {
+    /// Any candidate and champion (any sizes, ties, one class, mismatched rows) give a
+    /// report, never a panic.
+    #[test]
+    fn gates_never_panic(
+        a in proptest::collection::vec((proptest::bool::ANY, 0.0f64..=1.0), 1..40),
+        b in proptest::collection::vec((proptest::bool::ANY, 0.0f64..=1.0), 1..40),
+    ) {
+        let ea = eval(&a.iter().map(|r| r.0).collect::<Vec<_>>(), &a.iter().map(|r| r.1).collect::<Vec<_>>());
+        let eb = eval(&b.iter().map(|r| r.0).collect::<Vec<_>>(), &b.iter().map(|r| r.1).collect::<Vec<_>>());
+        let gate = Gate::from_json(POLICY).unwrap();
+        let r = gate.check(&ea, Some(&eb));
+        proptest::prop_assert!(r.exit_code() <= 1);
+        let r = gate.check(&ea, Some(&ea));
+        // Against itself a candidate is never "significantly worse" (tests may still
+        // fail closed where they cannot run, e.g. DeLong with one positive row).
+        proptest::prop_assert!(r.outcome.children.iter().skip(1).all(|c| !c.reason.contains("significantly worse")), "{}", r);
+    }
+}
