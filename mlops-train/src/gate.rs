@@ -330,6 +330,11 @@ pub(crate) fn metric_on_rows(task: Task, name: &str, p: &RowPredictions, idx: &[
     let lp: Vec<usize> = yp.iter().map(|&x| x as usize).collect();
     let bt: Vec<bool> = lt.iter().map(|&x| x == 1).collect();
     let score = p.score.as_ref().map(|s| pick(s));
+    let proba = p.proba.as_ref().and_then(|rows| {
+        let k = rows.first()?.len();
+        let flat: Vec<f64> = idx.iter().flat_map(|&i| rows[i].iter().copied()).collect();
+        ndarray::Array2::from_shape_vec((idx.len(), k), flat).ok()
+    });
     let default = if task == Task::Binary {
         Average::Binary
     } else {
@@ -356,6 +361,12 @@ pub(crate) fn metric_on_rows(task: Task, name: &str, p: &RowPredictions, idx: &[
         "brier_score_loss" if score.is_some() => {
             metrics::brier_score(&bt, score.as_deref().unwrap_or_default())
         }
+        "log_loss" if proba.is_some() => proba
+            .as_ref()
+            .map_or(Ok(f64::NAN), |a| metrics::log_loss(&lt, a.view())),
+        "roc_auc_score" if proba.is_some() => proba
+            .as_ref()
+            .map_or(Ok(f64::NAN), |a| metrics::roc_auc_ovr_macro(&lt, a.view())),
         "r2_score" => metrics::r2(&yt, &yp),
         "mean_absolute_error" => metrics::mae(&yt, &yp),
         "root_mean_squared_error" => metrics::rmse(&yt, &yp),

@@ -193,3 +193,55 @@ proptest::proptest! {
         proptest::prop_assert!(r.outcome.children.iter().skip(1).all(|c| !c.reason.contains("significantly worse")), "{}", r);
     }
 }
+
+#[test]
+fn bootstrap_works_for_multiclass_probabilities() {
+    let k = 3;
+    let y: Vec<usize> = (0..300).map(|i| (i * 7) % k).collect();
+    let proba = |noise: f64| {
+        let mut p = ndarray::Array2::<f64>::zeros((y.len(), k));
+        for (i, &t) in y.iter().enumerate() {
+            let wrong = ((i * 13) % 10) as f64 / 10.0 < noise;
+            let hot = if wrong { (t + 1) % k } else { t };
+            for c in 0..k {
+                p[[i, c]] = if c == hot { 0.8 } else { 0.1 };
+            }
+        }
+        p
+    };
+    let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let ev = |p: &ndarray::Array2<f64>| {
+        let pred: Vec<usize> = p
+            .rows()
+            .into_iter()
+            .map(|r| {
+                if r[0] >= r[1] && r[0] >= r[2] {
+                    0
+                } else if r[1] >= r[2] {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
+        Evaluation::classification(&y, &pred, Some(p.view()), &classes).unwrap()
+    };
+    let (good, bad) = (ev(&proba(0.1)), ev(&proba(0.5)));
+    for metric in ["log_loss", "roc_auc_score", "f1_score_macro"] {
+        let g = Gate::NoRegression {
+            metric: metric.into(),
+            tolerance: 0.0,
+            alpha: 0.05,
+            test: mlops_train::RegressionTest::Bootstrap {
+                resamples: 200,
+                seed: 3,
+            },
+        };
+        assert!(
+            !g.check(&bad, Some(&good)).passed,
+            "{metric}: {}",
+            g.check(&bad, Some(&good))
+        );
+        assert!(g.check(&good, Some(&bad)).passed, "{metric}");
+    }
+}
