@@ -336,6 +336,11 @@ impl FittedFeatures {
     /// unseen categories are refused may only hold its training categories.
     pub fn input_contract(&self) -> mlops_data::Contract {
         use mlops_data::{ColumnCheck, ColumnSpec, Contract, DType, Scalar};
+        let text_input = |name: &str| {
+            self.inputs
+                .iter()
+                .any(|i| i.name == name && i.dtype == "str")
+        };
         let columns = self
             .columns
             .iter()
@@ -353,7 +358,8 @@ impl FittedFeatures {
                 } => {
                     let mut spec = ColumnSpec::new(column.clone());
                     spec.nullable = fill.is_some();
-                    if *unseen == UnseenCategory::Refuse {
+                    // Only text columns: the categories are the text form of the values.
+                    if *unseen == UnseenCategory::Refuse && text_input(column) {
                         spec.checks.push(ColumnCheck::AllowedSet {
                             values: categories.iter().cloned().map(Scalar::Str).collect(),
                             mostly: None,
