@@ -32,12 +32,21 @@ fn twice(cwd: &Path, uri: &str) {
     assert!(first.contains("chain valid"), "{first}");
     let second = quickstart(cwd, uri);
     println!("{second}");
-    assert!(second.contains("champion:  models:/winequality-good/1"), "{second}");
-    assert!(second.contains("(champion 0."), "the champion is evaluated on the same rows: {second}");
+    assert!(
+        second.contains("champion:  models:/winequality-good/1"),
+        "{second}"
+    );
+    assert!(
+        second.contains("(champion 0."),
+        "the champion is evaluated on the same rows: {second}"
+    );
     assert!(second.contains("(delong): candidate"), "{second}");
     assert!(second.contains("alias champion -> 2 (was 1)"), "{second}");
     let third = quickstart(cwd, uri);
-    assert!(third.contains("byte-identical to champion version 2"), "{third}");
+    assert!(
+        third.contains("byte-identical to champion version 2"),
+        "{third}"
+    );
 }
 
 #[test]

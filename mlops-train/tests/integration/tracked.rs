@@ -137,6 +137,42 @@ fn champion_cycle_on_the_local_store() {
         Arc::new(LocalTracker::open(dir.path().join("mlruns")).unwrap());
     let registry = LocalRegistry::open(dir.path().join("mlruns")).unwrap();
     champion_cycle(tracker, &registry, "wine-good");
+
+    // MLflow's own Python client reads the champion, its run and the model's signature.
+    let Ok(python) = std::env::var("MLOPS_TEST_PYTHON") else {
+        return;
+    };
+    let script = r#"
+import sys, mlflow
+from mlflow.models import Model
+mlflow.set_tracking_uri("file://" + sys.argv[1])
+c = mlflow.MlflowClient()
+mv = c.get_model_version_by_alias("wine-good", "champion")
+run = c.get_run(mv.run_id)
+assert "roc_auc_score" in run.data.metrics, run.data.metrics
+p = c.download_artifacts(mv.run_id, "model", sys.argv[2])
+m = Model.load(p + "/MLmodel")
+names = m.signature.inputs.input_names()
+assert names[0] == "fixed acidity" and len(names) == 11, names
+assert m.signature.outputs.input_names() == ["good"]
+print("ok", mv.version, run.data.params["algorithm"])
+"#;
+    std::fs::create_dir_all(dir.path().join("download")).unwrap();
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(dir.path().join("mlruns"))
+        .arg(dir.path().join("download"))
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("python mlflow client: {stdout}");
+    assert!(
+        out.status.success() && stdout.starts_with("ok"),
+        "MLflow's client could not read what we logged:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
