@@ -7,6 +7,7 @@
 //! of loading it; [`read_frame`] collects it.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 
@@ -72,6 +73,38 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
         message: e.to_string(),
     })?;
     Ok(df)
+}
+
+/// Collects a lazy frame on polars' streaming engine (bounded memory for scans whose
+/// plan streams), stacking the batches it yields in order.
+pub(crate) fn collect_streaming(lf: LazyFrame) -> Result<DataFrame> {
+    let parts: Arc<Mutex<Vec<DataFrame>>> = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&parts);
+    let callback = PlanCallback::new(move |df: DataFrame| {
+        sink.lock()
+            .map_err(|_| PolarsError::ComputeError("batch lock poisoned".into()))?
+            .push(df);
+        Ok(false)
+    });
+    lf.sink_batches(callback, true, None)?
+        .collect_with_engine(Engine::Streaming)?;
+    let mut parts = std::mem::take(
+        &mut *parts
+            .lock()
+            .map_err(|_| Error::InvalidArgument("batch lock poisoned".into()))?,
+    );
+    let mut out = match parts.len() {
+        0 => {
+            return Err(Error::InvalidArgument(
+                "the streaming query returned nothing".into(),
+            ));
+        }
+        _ => parts.remove(0),
+    };
+    for p in parts {
+        out.vstack_mut_owned(p)?;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -25,11 +25,18 @@ use crate::{Error, Result};
 pub struct ValidateOptions {
     /// Failing rows sampled per failed check.
     pub sample_size: usize,
+    /// Run the aggregate pass on polars' streaming engine: a scan of a large file is
+    /// then validated in bounded memory. Off by default: for a frame already in
+    /// memory the in-memory engine is faster.
+    pub streaming: bool,
 }
 
 impl Default for ValidateOptions {
     fn default() -> ValidateOptions {
-        ValidateOptions { sample_size: 10 }
+        ValidateOptions {
+            sample_size: 10,
+            streaming: false,
+        }
     }
 }
 
@@ -678,7 +685,12 @@ impl Contract {
         }
 
         // --- the one pass ---
-        let row = lf.clone().select(aggs).collect()?;
+        let query = lf.clone().select(aggs);
+        let row = if options.streaming {
+            crate::io::collect_streaming(query)?
+        } else {
+            query.collect()?
+        };
         let get = |k: usize| -> Option<f64> {
             let c = row.column(&format!("k{k}")).ok()?;
             let c = c.cast(&DataType::Float64).ok()?;

@@ -97,6 +97,7 @@ pub fn run(cmd: Cmd) -> CmdResult {
                 lf,
                 &ValidateOptions {
                     sample_size: sample,
+                    streaming: true,
                 },
             )?;
             if json {
