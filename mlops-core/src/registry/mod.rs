@@ -469,6 +469,10 @@ pub trait Registry: Send + Sync + fmt::Debug {
     }
 }
 
+/// Objects larger than this are never read whole to look for a manifest (a manifest of
+/// 100,000 files is about 15 MB).
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
 /// Checks a version's package in `store`: the object (and, for a manifest, every file
 /// it lists) must be present and hash to its name.
 pub(crate) fn verify_package(store: &ArtifactStore, version: &ModelVersion) -> Result<Digest> {
@@ -485,7 +489,18 @@ pub(crate) fn verify_package(store: &ArtifactStore, version: &ModelVersion) -> R
             version.name, version.version
         ))
     })?;
-    let bytes = match store.get(&digest) {
+    // Stream-verify the package object; a small one may be a directory's manifest.
+    let checked = store.verify(&digest).and_then(|()| {
+        let small = std::fs::metadata(store.object_path(&digest))
+            .map(|m| m.len() <= MAX_MANIFEST_BYTES)
+            .unwrap_or(false);
+        if small {
+            store.get(&digest).map(Some)
+        } else {
+            Ok(None)
+        }
+    });
+    let bytes = match checked {
         Ok(b) => b,
         Err(e @ (Error::Corrupt { .. } | Error::NotFound(_))) => {
             return Err(tampered(digest, e.to_string()));
@@ -493,7 +508,9 @@ pub(crate) fn verify_package(store: &ArtifactStore, version: &ModelVersion) -> R
         Err(e) => return Err(e),
     };
     // A directory package: verify every file it lists as well.
-    if let Ok(m) = serde_json::from_slice::<crate::Manifest>(&bytes)
+    if let Some(m) = bytes
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<crate::Manifest>(b).ok())
         && m.kind == crate::MANIFEST_KIND
     {
         for (path, entry) in &m.files {

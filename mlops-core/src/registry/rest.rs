@@ -749,8 +749,12 @@ impl Registry for MlflowRegistry {
             && !self.store.contains(&d)
         {
             // Not cached here: fetch it from the server, then verify like any other.
-            if let Err(e) = self.fetch_package(&version) {
-                tracing::warn!(%uri, error = %e, "package download failed");
+            match self.fetch_package(&version) {
+                Ok(()) => {}
+                // The server is gone: say so, rather than call the package tampered.
+                Err(e @ Error::Unreachable { .. }) => return Err(e),
+                // Not downloadable or not there: verification reports it missing.
+                Err(e) => tracing::warn!(%uri, error = %e, "package download failed"),
             }
         }
         let package = verify_package(&self.store, &version)?;
