@@ -266,16 +266,14 @@ impl Run {
             timestamp,
             step,
         });
-        if st.metrics.len() >= self.opts.batch_size
-            || st.last_flush.elapsed() >= self.opts.flush_interval
-        {
-            if let Err(e) = self.flush_locked(&mut st) {
-                if matches!(e, Error::SpoolFull { .. }) {
-                    // The point that did not fit is refused, not silently kept or lost.
-                    st.metrics.pop();
-                }
-                return Err(e);
+        let due = st.metrics.len() >= self.opts.batch_size
+            || st.last_flush.elapsed() >= self.opts.flush_interval;
+        if due && let Err(e) = self.flush_locked(&mut st) {
+            if matches!(e, Error::SpoolFull { .. }) {
+                // The point that did not fit is refused, not silently kept or lost.
+                st.metrics.pop();
             }
+            return Err(e);
         }
         Ok(())
     }

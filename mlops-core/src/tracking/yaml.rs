@@ -138,7 +138,7 @@ pub fn read(text: &str) -> Result<BTreeMap<String, Value>, String> {
             match joined.as_str() {
                 "null" | "~" | "Null" | "NULL" => Value::Null,
                 s => match s.parse::<i64>() {
-                    Ok(n) if !s.starts_with('+') && !(s.starts_with('0') && s.len() > 1) => {
+                    Ok(n) if !(s.starts_with('+') || (s.starts_with('0') && s.len() > 1)) => {
                         Value::Int(n)
                     }
                     _ => Value::Str(s.to_string()),

@@ -8,6 +8,7 @@
 mod audit;
 mod child;
 mod harness;
+mod mlflow_server;
 mod registry;
 mod store;
 mod tracking;

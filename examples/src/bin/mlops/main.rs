@@ -13,6 +13,7 @@ mod audit;
 mod data;
 mod eval;
 mod models;
+mod store;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ enum Command {
     Eval(eval::Cmd),
     #[command(flatten)]
     Data(data::Cmd),
+    #[command(flatten)]
+    Store(store::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Models(c) => models::run(c),
         Command::Eval(c) => eval::run(c),
         Command::Data(c) => data::run(c),
+        Command::Store(c) => store::run(c),
     };
     match result {
         Ok(code) => code,
