@@ -1,19 +1,70 @@
-//! Training for the `mlops` SDK, on linfa.
+//! Training for the `mlops` SDK, on linfa: the step between "a data scientist improved
+//! the algorithm" and "the model may go to production".
 //!
-//! This crate provides (growing with the roadmap): features from a polars frame,
-//! seeded trainers, the `Model` trait and model packages, evaluation metrics, and the
-//! gates that decide whether a candidate may replace the champion.
+//! - [`FeatureSpec`] turns a polars frame into the matrix linfa trains on; the fitted
+//!   transform ([`FittedFeatures`]) is part of the model.
+//! - [`train()`] fits a [`TrainConfig`] (features, target, [`Algorithm`], seed): same
+//!   data and seed, same model bytes. [`LinfaModel`] is the `mlops-linfa` flavor.
+//! - [`Model`] is what serving sees (`dyn Model`); [`ModelPackage`] stores a model
+//!   content-addressed with its manifest, signature (a data contract) and lineage;
+//!   [`FlavorRegistry`] loads it back.
+//! - [`metrics`] computes scikit-learn's metrics in `f64`; [`Evaluation`] holds them with
+//!   per-row predictions, slices and fairness; [`stats`] has the paired tests.
+//! - [`Gate`] decides pass/fail against the champion; [`GateReport`] prints, serialises
+//!   and maps to an exit code.
+//! - [`train_tracked`] does it all against any `Tracker` and `Registry`;
+//!   [`cross_validate`] and [`grid_search`] log their folds and trials as child runs.
 //!
 //! ## Usage
 //!
-//! Used by training jobs and CI. It knows nothing about HTTP or deployment.
+//! Used by training jobs and CI (`mlops evaluate`, `mlops gate`). It knows nothing about
+//! HTTP or deployment.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use mlops_train::{Algorithm, FeatureSpec, TargetSpec, TargetTask, TrainConfig, evaluate, train};
+//! # let (train_df, test_df): (polars::prelude::DataFrame, polars::prelude::DataFrame) = todo!();
+//! let config = TrainConfig {
+//!     features: FeatureSpec::all_numeric(&train_df, &["label"], true),
+//!     target: TargetSpec { column: "label".into(), task: TargetTask::Classification },
+//!     algorithm: Algorithm::forest(100, Some(8)),
+//!     seed: 42,
+//! };
+//! let model = train(&train_df, &config)?;
+//! let evaluation = evaluate(&model, &test_df)?;
+//! println!("{evaluation}");
+//! # Ok(()) }
+//! ```
 //!
 //! ## Crate feature flags
 //!
-//! None yet.
+//! None.
 
 #![warn(missing_docs)]
 
 mod error;
+pub mod evaluation;
+pub mod features;
+pub mod gate;
+pub mod metrics;
+mod model;
+pub mod package;
+pub mod stats;
+pub mod tracked;
+pub mod train;
 
 pub use error::{Error, Result};
+pub use evaluation::{
+    ContractOutcome, Evaluation, Fairness, GroupMetrics, ModelFacts, RowPredictions, Task,
+};
+pub use features::{
+    Feature, FeatureKind, FeatureSpec, FittedFeatures, Impute, UnseenCategory, frame_from_matrix,
+};
+pub use gate::{Gate, GateOutcome, GateReport, RegressionTest};
+pub use model::{Model, Prediction, Signature, evaluate, measure_latency};
+pub use package::{FlavorRegistry, Lineage, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest};
+pub use tracked::{
+    CrossValidation, GridSearch, TrainingJob, TrainingOutcome, Trial, cross_validate, grid_search,
+    train_tracked,
+};
+pub use train::{Algorithm, LINFA_FLAVOR, LinfaModel, TargetSpec, TargetTask, TrainConfig, train};

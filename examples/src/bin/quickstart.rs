@@ -1,142 +1,237 @@
-//! The quickstart: the main job of the workspace, on the embedded local store.
+//! The quickstart: the main job of the workspace, the whole pipeline on real data.
 //!
-//! It grows with the SDK. Today it exercises the foundation and tracking: it stores
-//! bytes, a file and a directory in the content-addressed artifact store, reads them
-//! back verified, records each step in the hash-chained audit log, verifies the log,
-//! and logs the whole thing as an MLflow run (params, a metric curve, the model
-//! directory as artifacts) through `tracker_from_env()`.
+//! Run it twice. Each run:
 //!
-//! Tracking goes where `MLFLOW_TRACKING_URI` says, as with MLflow itself:
-//! `MLFLOW_TRACKING_URI=http://127.0.0.1:5000 cargo run -p mlops-examples --bin
-//! quickstart` logs to that server; with no variable it logs to `./mlruns` (open it with
-//! `mlflow ui --backend-store-uri file:./mlruns`). The SDK's own state (artifact store,
-//! audit log) lives beside the local tracking root, in `<root>.mlops/`
-//! (`./mlruns.mlops` for a server): MLflow's file store must not see it.
+//! 1. loads the red winequality data (1599 rows, shipped inside linfa-datasets) and adds
+//!    the label `good` (quality >= 6);
+//! 2. validates it against the committed data contract
+//!    `examples/data/winequality.contract.json` (`mlops_data::Contract`);
+//! 3. snapshots it into the content-addressed store (`Dataset::snapshot`: canonical
+//!    Parquet plus profile; the digest is the data's lineage);
+//! 4. splits it (seeded, stratified by the label), trains a candidate: logistic regression when there is no
+//!    champion yet, a random forest once there is one (the "improved algorithm");
+//! 5. evaluates it, loads the current champion (`models:/winequality-good@champion`) and
+//!    evaluates it on the same rows;
+//! 6. gates the candidate (`examples/data/gate-policy.json`): thresholds, no significant
+//!    regression (DeLong for ROC AUC, McNemar for accuracy), contract passed, size and
+//!    latency limits;
+//! 7. logs the run (params, metrics, dataset lineage, gate report, the model package),
+//!    and when the gate passes registers a version and moves alias `champion`;
+//! 8. verifies every object in the store and the audit log's hash chain.
+//!
+//! It runs on the embedded local store (`./mlruns`, or the path / `file:` URI in
+//! `MLFLOW_TRACKING_URI`) and, unchanged, on a real MLflow server when
+//! `MLFLOW_TRACKING_URI=http://...`. Run it with `cargo run -p mlops-examples --bin
+//! quickstart`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mlops_core::tracking::{Run, RunOptions, local_path_of_uri, sdk_state_dir, tracker_from_env};
-use mlops_core::{ArtifactStore, AuditLog, Digest};
+use mlops_core::{ModelUri, registry_from_env, tracker_from_env};
+use mlops_data::{Contract, Dataset, SplitOptions, train_test_split};
+use mlops_train::{
+    Algorithm, ContractOutcome, FeatureSpec, Gate, TargetSpec, TargetTask, TrainConfig,
+    TrainingJob, frame_from_matrix, train_tracked,
+};
+use polars::prelude::*;
 
-/// The local tracking root: `MLFLOW_TRACKING_URI` when it is a `file:` URI or a path,
-/// `./mlruns` otherwise (also when tracking goes to a server).
-fn tracking_root() -> PathBuf {
-    match std::env::var("MLFLOW_TRACKING_URI") {
-        Ok(uri) if !uri.is_empty() && !uri.starts_with("http") => {
-            local_path_of_uri(&uri).unwrap_or_else(|_| PathBuf::from("mlruns"))
-        }
-        _ => PathBuf::from("mlruns"),
-    }
+const MODEL: &str = "winequality-good";
+const EXPERIMENT: &str = "quickstart";
+const CONTRACT: &str = include_str!("../../data/winequality.contract.json");
+const POLICY: &str = include_str!("../../data/gate-policy.json");
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Red winequality from linfa-datasets, with `quality` (i64) and `good` (text label).
+fn load_winequality() -> Res<DataFrame> {
+    let ds = linfa_datasets::winequality();
+    let mut df = frame_from_matrix(ds.feature_names(), ds.records.view())?;
+    let q: Vec<i64> = ds.targets.iter().map(|&t| t as i64).collect();
+    let good: Vec<&str> = q
+        .iter()
+        .map(|&t| if t >= 6 { "good" } else { "bad" })
+        .collect();
+    df.with_column(Column::new("quality".into(), q))?;
+    df.with_column(Column::new("good".into(), good))?;
+    Ok(df)
 }
 
-fn run() -> Result<(), mlops_core::Error> {
-    let root = tracking_root();
-    let sdk = sdk_state_dir(&root);
+/// Validates the frame against the committed contract (one polars pass).
+fn check_contract(df: &DataFrame) -> Res<(ContractOutcome, mlops_data::ValidationReport)> {
+    let contract = Contract::from_json(CONTRACT)?;
+    let report = contract.validate(df)?;
+    let outcome = ContractOutcome {
+        passed: report.is_ok(),
+        failures: report
+            .failures
+            .iter()
+            .map(|f| match &f.column {
+                Some(c) => format!("{c}: {}", f.detail),
+                None => f.detail.clone(),
+            })
+            .collect(),
+    };
+    Ok((outcome, report))
+}
+
+fn run() -> Res<bool> {
     let tracker = tracker_from_env()?;
-    let tracked = Run::start_in(
-        tracker.clone(),
-        "quickstart",
-        RunOptions::named("quickstart"),
-    )?;
-    tracked.log_param("store", "content-addressed")?;
-    tracked.log_param("epochs", 50)?;
-    let store = ArtifactStore::new(sdk.join("store"))?;
-    let audit = AuditLog::open(sdk.join("audit.jsonl"));
+    let registry = registry_from_env()?;
     println!("mlops quickstart");
-    println!("  store:     {}", store.root().display());
-    println!("  audit log: {}", audit.path().display());
-
-    // 1. Bytes.
-    let note = b"mlops quickstart: content-addressed and verified on read\n";
-    let d = store.put_bytes(note)?;
-    assert_eq!(store.get(&d)?, note);
-    audit.append(
-        "quickstart",
-        "store.put_bytes",
-        &d.to_string(),
-        serde_json::json!({"size": note.len()}),
-    )?;
-    println!("  stored {} bytes as {}", note.len(), d.short());
-
-    // 2. A directory: a small "model package" made on the spot.
-    let work = tempfile_dir()?;
-    std::fs::create_dir_all(work.join("model")).map_err(|e| io(&work, e))?;
-    std::fs::write(work.join("model/weights.json"), b"[0.25, -1.5, 3.0]")
-        .map_err(|e| io(&work, e))?;
-    std::fs::write(work.join("MLmodel"), b"flavors: {}\n").map_err(|e| io(&work, e))?;
-    let manifest = store.put_dir(&work)?;
-    let m = store.get_manifest(&manifest)?;
-    audit.append(
-        "quickstart",
-        "store.put_dir",
-        &manifest.to_string(),
-        serde_json::json!({"files": m.files.len()}),
-    )?;
+    println!("  tracking:  {}", tracker.uri());
+    println!("  registry:  {}", registry.location());
     println!(
-        "  stored a directory of {} files as manifest {}",
-        m.files.len(),
-        manifest.short()
+        "  store:     {}",
+        registry.artifact_store().root().display()
     );
-    for (path, entry) in &m.files {
-        println!(
-            "    {path:<20} {} ({} bytes)",
-            entry.digest.short(),
-            entry.size
-        );
+
+    // 1-3. Data: load, contract, snapshot.
+    let df = load_winequality()?;
+    let (contract, report) = check_contract(&df)?;
+    println!(
+        "  data:      winequality, {} rows x {} columns; contract {} ({} checks)",
+        df.height(),
+        df.width(),
+        if contract.passed { "passed" } else { "FAILED" },
+        report.checks
+    );
+    for f in &contract.failures {
+        println!("    {f}");
+    }
+    let data_ref =
+        Dataset::snapshot_named(&df, registry.artifact_store(), Some("winequality-red"))?;
+    println!(
+        "  snapshot:  {} ({} rows)",
+        data_ref.digest.short(),
+        data_ref.rows
+    );
+
+    // 4. Split and choose the candidate.
+    let mut split = SplitOptions::new(0.25, 2026);
+    split.stratify = Some("good".into());
+    let parts = train_test_split(&df, &split)?;
+    let (train_df, eval_df) = (parts.train, parts.test);
+    let champion = registry.resolve(&ModelUri::Alias {
+        name: MODEL.into(),
+        alias: "champion".into(),
+    });
+    let algorithm = match &champion {
+        Ok(v) => {
+            println!(
+                "  champion:  models:/{MODEL}/{} (alias champion)",
+                v.version
+            );
+            Algorithm::forest(60, Some(10))
+        }
+        Err(_) => {
+            println!("  champion:  none yet");
+            Algorithm::logistic()
+        }
+    };
+    let config = TrainConfig {
+        features: FeatureSpec::all_numeric(&train_df, &["quality", "good"], true),
+        target: TargetSpec {
+            column: "good".into(),
+            task: TargetTask::Classification,
+        },
+        algorithm,
+        seed: 7,
+    };
+    println!(
+        "  candidate: {} on {} rows, evaluated on {}",
+        config.algorithm.name(),
+        train_df.height(),
+        eval_df.height()
+    );
+
+    // 5-7. Train, evaluate, gate against the champion, log, register, promote.
+    let mut job = TrainingJob::new(EXPERIMENT, config, &train_df, &eval_df);
+    job.run_name = format!("quickstart-{}", job.config.algorithm.name());
+    job.datasets = vec![data_ref];
+    job.contract = Some(contract);
+    job.gate = Some(Gate::from_json(POLICY)?);
+    job.model_name = Some(MODEL.into());
+    job.latency_rows = 100;
+    let out = train_tracked(&job, tracker.clone(), Some(registry.as_ref()))?;
+
+    println!("  run:       {}", out.run_id);
+    for key in ["accuracy_score", "roc_auc_score", "f1_score", "log_loss"] {
+        let c = out.evaluation.metric(key).unwrap_or(f64::NAN);
+        match out.champion.as_ref().and_then(|e| e.metric(key)) {
+            Some(h) => println!("    {key:<18} {c:.4}   (champion {h:.4})"),
+            None => println!("    {key:<18} {c:.4}"),
+        }
+    }
+    if let (Some(s), Some(l)) = (
+        out.evaluation.model.size_bytes,
+        out.evaluation.model.latency_p99_ms,
+    ) {
+        println!("    model size {s} bytes, single-row latency p99 {l:.3} ms");
+    }
+    print!("{}", indent(&out.gate.to_string()));
+    match out.version {
+        Some(v) => println!(
+            "  registered models:/{MODEL}/{v}; alias champion -> {v}{}",
+            out.champion_version
+                .map(|c| format!(" (was {c})"))
+                .unwrap_or_default()
+        ),
+        None if out.identical_to_champion => println!(
+            "  not registered: the candidate is byte-identical to champion version {}",
+            out.champion_version
+                .map(|c| c.to_string())
+                .unwrap_or("-".into())
+        ),
+        None => println!(
+            "  not registered: the gate failed; champion stays at version {}",
+            out.champion_version
+                .map(|c| c.to_string())
+                .unwrap_or("-".into())
+        ),
     }
 
-    // 3. Read it all back, verified.
-    let out = work.join("restored");
-    store.export_dir(&manifest, &out)?;
-    let restored = Digest::of_file(&out.join("model/weights.json"))?;
-    assert_eq!(restored, m.files["model/weights.json"].digest);
+    // 8. Everything stored verifies; the audit chain is intact.
+    let store = registry.artifact_store();
     let objects = store.list()?;
     for o in &objects {
         store.verify(o)?;
     }
-    println!("  verified {} objects in the store", objects.len());
-
-    // 4. Track it: a metric curve, the directory as artifacts.
-    for epoch in 0..50i64 {
-        let loss = 1.0 / (1.0 + epoch as f64 * 0.2);
-        tracked.log_metrics(&[("loss", loss), ("accuracy", 1.0 - loss / 2.0)], epoch)?;
-    }
-    tracked.log_metric("objects", objects.len() as f64, 0)?;
-    tracked.set_tag("manifest", manifest.to_string())?;
-    tracked.log_artifact(&work.join("model"), Some("model"))?;
-    tracked.log_artifact(&work.join("MLmodel"), Some("model"))?;
-
-    // 5. The audit log.
+    let audit = registry.audit_log();
+    audit.append(
+        "quickstart",
+        "quickstart.run",
+        out.run_id.as_str(),
+        serde_json::json!({
+            "gate": out.gate.passed,
+            "version": out.version,
+            "package": out.package.to_string(),
+        }),
+    )?;
     let v = audit.verify()?;
+    // The package reads back as a directory, every file verified.
+    let export = std::env::temp_dir().join(format!("mlops-quickstart-{}", std::process::id()));
+    store.export_dir(&out.package, &export)?;
+    let files = std::fs::read_dir(&export).map(|d| d.count()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&export);
+    println!(
+        "  package {} exported: {files} entries (MLmodel, mlops-package.json, model/)",
+        out.package.short()
+    );
+    println!("  verified {} objects in the store", objects.len());
     println!(
         "  audit log: {} records, chain valid, head {}",
         v.records,
         v.head.map(|h| h.short()).unwrap_or_default()
     );
-    let run_id = tracked.id().to_string();
-    tracked.end()?;
-    println!("  tracked run {run_id} at {}", tracker.uri());
-    let _ = std::fs::remove_dir_all(&work);
-    Ok(())
+    Ok(out.gate.passed)
 }
 
-fn tempfile_dir() -> Result<PathBuf, mlops_core::Error> {
-    let d = std::env::temp_dir().join(format!("mlops-quickstart-{}", std::process::id()));
-    std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
-    Ok(d)
-}
-
-fn io(path: &std::path::Path, source: std::io::Error) -> mlops_core::Error {
-    mlops_core::Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("quickstart failed: {e}");
             ExitCode::FAILURE

@@ -14,6 +14,7 @@ mod models;
 mod store;
 mod data;
 mod drift;
+mod eval;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
@@ -39,6 +40,8 @@ enum Command {
     Drift(drift::Cmd),
     #[command(flatten)]
     Data(data::Cmd),
+    #[command(flatten)]
+    Eval(eval::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Store(c) => store::run(c),
         Command::Drift(c) => drift::run(c),
         Command::Data(c) => data::run(c),
+        Command::Eval(c) => eval::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,426 @@
+//! Model packages: a manifest plus payload, stored content-addressed.
+//!
+//! A package is a small directory:
+//!
+//! ```text
+//! mlops-package.json   the manifest: format version, flavor, signature, hyper-parameters,
+//!                      metrics, lineage (training datasets, run, git commit, time, version)
+//! MLmodel              the same facts in MLflow's format, so the MLflow UI shows the inputs
+//! model/model.json     the payload the flavor's loader reads
+//! ```
+//!
+//! [`ModelPackage::store`] puts each file into the [`ArtifactStore`] and the directory as a
+//! [`Manifest`]: the package's id is that manifest's digest. [`ModelPackage::load`] reads
+//! it back verified (every object is checked against its digest by the store), refuses a
+//! package written with another format version *before* reading anything else from it,
+//! and checks the payload digest the manifest names. [`FlavorRegistry`] maps flavor names
+//! to loaders, so a server turns a package into a `Box<dyn Model>` without knowing linfa.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mlops_core::{
+    ArtifactStore, DatasetRef, Digest, MANIFEST_KIND, Manifest, ManifestEntry, RunId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::evaluation::Task;
+use crate::model::{Model, Signature};
+use crate::train::{LINFA_FLAVOR, LinfaModel};
+use crate::{Error, Result};
+
+/// The package format this build writes and reads.
+pub const PACKAGE_FORMAT_VERSION: u32 = 1;
+/// The `kind` marker of a package manifest.
+pub const PACKAGE_KIND: &str = "mlops.model-package";
+/// Path of the manifest inside a package.
+pub const PACKAGE_MANIFEST: &str = "mlops-package.json";
+/// Path of the payload inside a package.
+pub const PACKAGE_PAYLOAD: &str = "model/model.json";
+
+/// Where a model came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The dataset snapshots it was trained (and evaluated) on.
+    #[serde(default)]
+    pub datasets: Vec<DatasetRef>,
+    /// The tracked run that produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    /// `git rev-parse HEAD` of the working directory, when it is a repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Version of mlops-train that wrote the package.
+    pub crate_version: String,
+}
+
+impl Lineage {
+    /// Lineage stamped now, with this crate's version and the current git commit.
+    pub fn now(datasets: Vec<DatasetRef>, run_id: Option<RunId>) -> Lineage {
+        Lineage {
+            datasets,
+            run_id,
+            git_commit: git_commit(),
+            created_ms: mlops_core::now_ms(),
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// The commit of the current directory's git repository, if there is one.
+pub fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && s.len() == 40).then_some(s)
+}
+
+/// The payload's place and digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadRef {
+    /// Path inside the package.
+    pub path: String,
+    /// SHA-256 of the payload bytes.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// The manifest of a package (`mlops-package.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackageManifest {
+    /// Always [`PACKAGE_KIND`].
+    pub kind: String,
+    /// The format version ([`PACKAGE_FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The flavor whose loader reads the payload.
+    pub flavor: String,
+    /// Task of the model.
+    pub task: Task,
+    /// Class names (classification).
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// The input/output signature: the model's data contract.
+    pub signature: Signature,
+    /// Hyper-parameters.
+    pub hyperparameters: serde_json::Value,
+    /// Evaluation metrics at packaging time.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// Lineage.
+    pub lineage: Lineage,
+    /// The payload.
+    pub payload: PayloadRef,
+}
+
+/// A model package in memory: manifest plus payload bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPackage {
+    /// The manifest.
+    pub manifest: PackageManifest,
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+}
+
+type Loader = fn(&[u8]) -> Result<Box<dyn Model>>;
+
+/// Maps flavor names to payload loaders.
+#[derive(Debug, Clone)]
+pub struct FlavorRegistry {
+    loaders: BTreeMap<String, Loader>,
+}
+
+impl Default for FlavorRegistry {
+    fn default() -> Self {
+        let mut r = FlavorRegistry {
+            loaders: BTreeMap::new(),
+        };
+        r.register(LINFA_FLAVOR, |b| {
+            Ok(Box::new(LinfaModel::from_payload(b)?) as Box<dyn Model>)
+        });
+        r
+    }
+}
+
+impl FlavorRegistry {
+    /// A registry with this crate's flavors (`mlops-linfa`).
+    pub fn new() -> FlavorRegistry {
+        FlavorRegistry::default()
+    }
+
+    /// Adds (or replaces) the loader of a flavor.
+    pub fn register(&mut self, flavor: &str, loader: Loader) {
+        self.loaders.insert(flavor.to_string(), loader);
+    }
+
+    /// The registered flavor names.
+    pub fn flavors(&self) -> Vec<&str> {
+        self.loaders.keys().map(String::as_str).collect()
+    }
+
+    /// Loads payload bytes with the flavor's loader.
+    pub fn load(&self, flavor: &str, payload: &[u8]) -> Result<Box<dyn Model>> {
+        let loader = self
+            .loaders
+            .get(flavor)
+            .ok_or_else(|| Error::UnknownFlavor(flavor.to_string()))?;
+        let m = loader(payload)?;
+        if m.flavor() != flavor {
+            return Err(Error::Package {
+                package: flavor.to_string(),
+                problem: format!("the loader returned a model of flavor {:?}", m.flavor()),
+            });
+        }
+        Ok(m)
+    }
+}
+
+fn pkg_err(package: impl Into<String>, problem: impl Into<String>) -> Error {
+    Error::Package {
+        package: package.into(),
+        problem: problem.into(),
+    }
+}
+
+impl ModelPackage {
+    /// Packages a model with its metrics and lineage.
+    pub fn new(
+        model: &dyn Model,
+        metrics: BTreeMap<String, f64>,
+        lineage: Lineage,
+    ) -> Result<ModelPackage> {
+        let payload = model.to_payload()?;
+        let manifest = PackageManifest {
+            kind: PACKAGE_KIND.to_string(),
+            format_version: PACKAGE_FORMAT_VERSION,
+            flavor: model.flavor().to_string(),
+            task: model.task(),
+            classes: model.classes().to_vec(),
+            signature: model.signature().clone(),
+            hyperparameters: model.hyperparameters(),
+            metrics: metrics.into_iter().filter(|(_, v)| v.is_finite()).collect(),
+            lineage,
+            payload: PayloadRef {
+                path: PACKAGE_PAYLOAD.to_string(),
+                digest: Digest::of_bytes(&payload),
+                size: payload.len() as u64,
+            },
+        };
+        Ok(ModelPackage { manifest, payload })
+    }
+
+    /// The files of the package, by relative path.
+    pub fn files(&self) -> Result<BTreeMap<String, Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let manifest = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| Error::json("package manifest", e))?;
+        out.insert(PACKAGE_MANIFEST.to_string(), manifest);
+        out.insert("MLmodel".to_string(), self.mlmodel().into_bytes());
+        out.insert(self.manifest.payload.path.clone(), self.payload.clone());
+        Ok(out)
+    }
+
+    /// Stores the package; returns its id (the digest of its directory manifest).
+    pub fn store(&self, store: &ArtifactStore) -> Result<Digest> {
+        let mut m = Manifest {
+            kind: MANIFEST_KIND.to_string(),
+            files: BTreeMap::new(),
+        };
+        for (path, bytes) in self.files()? {
+            let digest = store.put_bytes(&bytes)?;
+            m.files.insert(
+                path,
+                ManifestEntry {
+                    digest,
+                    size: bytes.len() as u64,
+                },
+            );
+        }
+        Ok(store.put_manifest(&m)?)
+    }
+
+    /// Writes the package files into `dir` (atomically, file by file), e.g. to log it as
+    /// run artifacts.
+    pub fn write_dir(&self, dir: &Path) -> Result<()> {
+        for (path, bytes) in self.files()? {
+            let p = dir.join(&path);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            mlops_core::fs::write_atomic(&p, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Loads a stored package, verified.
+    pub fn load(store: &ArtifactStore, id: &Digest) -> Result<ModelPackage> {
+        let name = format!("package {}", id.short());
+        let m = store.get_manifest(id)?;
+        let entry = m
+            .files
+            .get(PACKAGE_MANIFEST)
+            .ok_or_else(|| pkg_err(&name, format!("has no {PACKAGE_MANIFEST}")))?;
+        let manifest_bytes = store.get(&entry.digest)?;
+        let payload_of = |path: &str| -> Result<Vec<u8>> {
+            let e = m
+                .files
+                .get(path)
+                .ok_or_else(|| pkg_err(&name, format!("has no payload file {path}")))?;
+            Ok(store.get(&e.digest)?)
+        };
+        Self::from_parts(&name, &manifest_bytes, payload_of)
+    }
+
+    /// Reads a package from a directory (as written by [`ModelPackage::write_dir`] or
+    /// downloaded from a tracking server).
+    pub fn read_dir(dir: &Path) -> Result<ModelPackage> {
+        let name = dir.display().to_string();
+        let mp = dir.join(PACKAGE_MANIFEST);
+        let manifest_bytes = std::fs::read(&mp).map_err(|e| Error::io(&mp, e))?;
+        Self::from_parts(&name, &manifest_bytes, |path| {
+            let safe = mlops_core::fs::safe_relative_path(path)?;
+            let p = dir.join(safe);
+            std::fs::read(&p).map_err(|e| Error::io(&p, e))
+        })
+    }
+
+    fn from_parts(
+        name: &str,
+        manifest_bytes: &[u8],
+        payload_of: impl Fn(&str) -> Result<Vec<u8>>,
+    ) -> Result<ModelPackage> {
+        let raw: serde_json::Value = serde_json::from_slice(manifest_bytes)
+            .map_err(|e| Error::json(format!("{name} {PACKAGE_MANIFEST}"), e))?;
+        if raw.get("kind").and_then(|k| k.as_str()) != Some(PACKAGE_KIND) {
+            return Err(pkg_err(
+                name,
+                "is not an mlops model package (kind marker missing)",
+            ));
+        }
+        let found = raw
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| pkg_err(name, "has no format_version"))?;
+        if found != u64::from(PACKAGE_FORMAT_VERSION) {
+            return Err(Error::IncompatibleFormat {
+                package: name.to_string(),
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+                supported: PACKAGE_FORMAT_VERSION,
+            });
+        }
+        let manifest: PackageManifest = serde_json::from_value(raw)
+            .map_err(|e| Error::json(format!("{name} {PACKAGE_MANIFEST}"), e))?;
+        let payload = payload_of(&manifest.payload.path)?;
+        let d = Digest::of_bytes(&payload);
+        if d != manifest.payload.digest {
+            return Err(pkg_err(
+                name,
+                format!(
+                    "payload digest {} does not match the manifest's {}",
+                    d.short(),
+                    manifest.payload.digest.short()
+                ),
+            ));
+        }
+        Ok(ModelPackage { manifest, payload })
+    }
+
+    /// Turns the package into a model through the flavor registry (checking the flavor).
+    pub fn model(&self, flavors: &FlavorRegistry) -> Result<Box<dyn Model>> {
+        let m = flavors.load(&self.manifest.flavor, &self.payload)?;
+        if m.signature() != &self.manifest.signature {
+            return Err(pkg_err(
+                "model package",
+                "the payload's signature differs from the manifest's",
+            ));
+        }
+        Ok(m)
+    }
+
+    /// The MLflow `MLmodel` file (YAML) with the signature as MLflow column specs.
+    pub fn mlmodel(&self) -> String {
+        let m = &self.manifest;
+        let q = |v: &serde_json::Value| format!("'{}'", v.to_string().replace('\'', "''"));
+        let flavor_key = m.flavor.replace('-', "_");
+        let mut s = String::new();
+        s.push_str("artifact_path: model\n");
+        s.push_str("flavors:\n");
+        s.push_str(&format!("  {flavor_key}:\n"));
+        s.push_str(&format!("    format_version: {}\n", m.format_version));
+        s.push_str(&format!("    payload: {}\n", m.payload.path));
+        s.push_str(&format!("    payload_sha256: {}\n", m.payload.digest));
+        s.push_str(&format!(
+            "    mlops_train_version: {}\n",
+            m.lineage.crate_version
+        ));
+        s.push_str(&format!(
+            "    task: {}\n",
+            match m.task {
+                Task::Binary => "binary",
+                Task::Multiclass => "multiclass",
+                Task::Regression => "regression",
+            }
+        ));
+        s.push_str(&format!("model_size_bytes: {}\n", m.payload.size));
+        s.push_str(&format!(
+            "model_uuid: {}\n",
+            &m.payload.digest.to_hex()[..32]
+        ));
+        if let Some(r) = &m.lineage.run_id {
+            s.push_str(&format!("run_id: {r}\n"));
+        }
+        s.push_str("signature:\n");
+        s.push_str(&format!("  inputs: {}\n", q(&m.signature.mlflow_inputs())));
+        s.push_str(&format!(
+            "  outputs: {}\n",
+            q(&m.signature.mlflow_outputs())
+        ));
+        s.push_str("  params: null\n");
+        s.push_str(&format!(
+            "utc_time_created: '{}'\n",
+            utc_time(m.lineage.created_ms)
+        ));
+        s
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, as MLflow writes `utc_time_created`.
+fn utc_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        (ms % 1000) * 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_time_formats_like_mlflow() {
+        assert_eq!(super::utc_time(0), "1970-01-01 00:00:00.000000");
+        assert_eq!(
+            super::utc_time(1_796_000_000_123),
+            "2026-11-30 00:53:20.123000"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Tracked training, gates against the champion, CV and grid search, on both backends:
+//! the local MLflow file store always, a real MLflow server when `scripts/test` runs one.
+
+use std::sync::Arc;
+
+use mlops_core::mlflow_http::MlflowHttp;
+use mlops_core::registry::{LocalRegistry, MlflowRegistry, Registry};
+use mlops_core::tracking::{LocalTracker, Tracker, tracker_from_uri};
+use mlops_train::{
+    Algorithm, FeatureSpec, Gate, RegressionTest, TargetSpec, TargetTask, TrainConfig, TrainingJob,
+    cross_validate, grid_search, train_tracked,
+};
+
+use crate::common::{split, winequality};
+
+/// The MLflow server `scripts/test` started; it must answer when announced.
+fn mlflow_uri() -> Option<String> {
+    let uri = std::env::var("MLOPS_TEST_MLFLOW_URI").ok()?;
+    let t = tracker_from_uri(&uri).unwrap();
+    t.list_experiments(mlops_core::tracking::ViewType::ActiveOnly)
+        .unwrap_or_else(|e| panic!("MLOPS_TEST_MLFLOW_URI={uri} is set but does not answer: {e}"));
+    Some(uri)
+}
+
+fn config(alg: Algorithm) -> TrainConfig {
+    let df = winequality();
+    TrainConfig {
+        features: FeatureSpec::all_numeric(&df, &["quality", "good"], true),
+        target: TargetSpec {
+            column: "good".into(),
+            task: TargetTask::Classification,
+        },
+        algorithm: alg,
+        seed: 11,
+    }
+}
+
+fn policy() -> Gate {
+    Gate::All {
+        gates: vec![
+            Gate::Threshold {
+                metric: "roc_auc_score".into(),
+                min: Some(0.7),
+                max: None,
+            },
+            Gate::NoRegression {
+                metric: "roc_auc_score".into(),
+                tolerance: 0.0,
+                alpha: 0.05,
+                test: RegressionTest::Delong,
+            },
+            Gate::NoRegression {
+                metric: "accuracy_score".into(),
+                tolerance: 0.0,
+                alpha: 0.05,
+                test: RegressionTest::Mcnemar,
+            },
+            Gate::ModelSize {
+                max_bytes: 50_000_000,
+            },
+        ],
+    }
+}
+
+/// Two jobs: the first becomes champion; a much worse second one is refused; a good
+/// third one is compared with the champion on the same rows and promoted.
+fn champion_cycle(tracker: Arc<dyn Tracker>, registry: &dyn Registry, model_name: &str) {
+    let (tr, te) = split(&winequality(), 0.3, 9);
+    let mut job = TrainingJob::new("train-tests", config(Algorithm::logistic()), &tr, &te);
+    job.model_name = Some(model_name.into());
+    job.gate = Some(policy());
+    job.latency_rows = 5;
+    let first = train_tracked(&job, tracker.clone(), Some(registry)).unwrap();
+    eprintln!("{}", first.gate);
+    assert!(first.gate.passed && first.promoted, "{}", first.gate);
+    assert_eq!(first.champion_version, None);
+    let v1 = first.version.unwrap();
+    assert_eq!(
+        registry
+            .get_version_by_alias(model_name, "champion")
+            .unwrap()
+            .version,
+        v1
+    );
+
+    // A stump is worse: DeLong and McNemar reject it, the champion stays.
+    let mut bad = job.clone();
+    bad.config = config(Algorithm::tree(Some(1)));
+    let second = train_tracked(&bad, tracker.clone(), Some(registry)).unwrap();
+    eprintln!("{}", second.gate);
+    assert!(!second.gate.passed, "{}", second.gate);
+    assert_eq!(second.champion_version, Some(v1));
+    assert_eq!(second.version, None);
+    assert_eq!(
+        registry
+            .get_version_by_alias(model_name, "champion")
+            .unwrap()
+            .version,
+        v1
+    );
+    assert_eq!(second.gate.exit_code(), 1);
+
+    // The run recorded params, metrics, lineage tags and the package.
+    let rec = tracker.get_run(second.run_id.as_str()).unwrap();
+    assert_eq!(rec.data.params["algorithm"], "decision_tree");
+    assert!(rec.data.metrics.contains_key("roc_auc_score"));
+    assert!(rec.data.metrics.contains_key("champion.roc_auc_score"));
+    assert_eq!(rec.data.tags["mlops.gate"], "failed");
+    let arts = tracker
+        .list_artifacts(second.run_id.as_str(), Some("model"))
+        .unwrap();
+    assert!(arts.iter().any(|f| f.path.ends_with("MLmodel")), "{arts:?}");
+
+    // A forest is at least as good: compared on the same rows, promoted.
+    let mut good = job.clone();
+    good.config = config(Algorithm::forest(30, Some(8)));
+    let third = train_tracked(&good, tracker, Some(registry)).unwrap();
+    eprintln!("{}", third.gate);
+    assert_eq!(third.champion_version, Some(v1));
+    let champ = third.champion.as_ref().unwrap();
+    assert_eq!(champ.rows_digest, third.evaluation.rows_digest);
+    if third.gate.passed {
+        assert_eq!(
+            registry
+                .get_version_by_alias(model_name, "champion")
+                .unwrap()
+                .version,
+            third.version.unwrap()
+        );
+    }
+}
+
+#[test]
+fn champion_cycle_on_the_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker: Arc<dyn Tracker> =
+        Arc::new(LocalTracker::open(dir.path().join("mlruns")).unwrap());
+    let registry = LocalRegistry::open(dir.path().join("mlruns")).unwrap();
+    champion_cycle(tracker, &registry, "wine-good");
+
+    // MLflow's own Python client reads the champion, its run and the model's signature.
+    let Ok(python) = std::env::var("MLOPS_TEST_PYTHON") else {
+        return;
+    };
+    let script = r#"
+import sys, mlflow
+from mlflow.models import Model
+mlflow.set_tracking_uri("file://" + sys.argv[1])
+c = mlflow.MlflowClient()
+mv = c.get_model_version_by_alias("wine-good", "champion")
+run = c.get_run(mv.run_id)
+assert "roc_auc_score" in run.data.metrics, run.data.metrics
+p = c.download_artifacts(mv.run_id, "model", sys.argv[2])
+m = Model.load(p + "/MLmodel")
+names = m.signature.inputs.input_names()
+assert names[0] == "fixed acidity" and len(names) == 11, names
+assert m.signature.outputs.input_names() == ["good"]
+print("ok", mv.version, run.data.params["algorithm"])
+"#;
+    std::fs::create_dir_all(dir.path().join("download")).unwrap();
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(dir.path().join("mlruns"))
+        .arg(dir.path().join("download"))
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("python mlflow client: {stdout}");
+    assert!(
+        out.status.success() && stdout.starts_with("ok"),
+        "MLflow's client could not read what we logged:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn champion_cycle_on_a_real_mlflow_server() {
+    let Some(uri) = mlflow_uri() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = tracker_from_uri(&uri).unwrap();
+    let registry = MlflowRegistry::new(MlflowHttp::from_env(&uri).unwrap(), dir.path()).unwrap();
+    let name = format!("wine-good-{}", &mlops_core::RunId::random().as_str()[..8]);
+    champion_cycle(tracker, &registry, &name);
+}
+
+#[test]
+fn cross_validation_and_grid_search_log_child_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker: Arc<dyn Tracker> =
+        Arc::new(LocalTracker::open(dir.path().join("mlruns")).unwrap());
+    let df = winequality();
+    let parent = mlops_core::tracking::Run::start_in(
+        tracker.clone(),
+        "grid",
+        mlops_core::tracking::RunOptions::named("grid"),
+    )
+    .unwrap();
+    let cv = cross_validate(&df, &config(Algorithm::logistic()), 5, 3, Some(&parent)).unwrap();
+    assert_eq!(cv.folds.len(), 5);
+    assert_eq!(
+        cv.folds.iter().map(|f| f.rows).sum::<u64>(),
+        df.height() as u64
+    );
+    let auc = cv.mean["roc_auc_score"];
+    eprintln!(
+        "5-fold logistic: roc auc {auc:.4} ± {:.4}",
+        cv.std["roc_auc_score"]
+    );
+    assert!(auc > 0.75);
+    let grid = grid_search(
+        &df,
+        &config(Algorithm::logistic()),
+        &[
+            Algorithm::tree(Some(2)),
+            Algorithm::tree(Some(6)),
+            Algorithm::logistic(),
+        ],
+        3,
+        "roc_auc_score",
+        Some(&parent),
+    )
+    .unwrap();
+    for t in &grid.trials {
+        eprintln!(
+            "trial {}: {:.4} ± {:.4}",
+            t.algorithm.name(),
+            t.score,
+            t.std
+        );
+    }
+    assert_ne!(grid.best, 0, "a depth-2 tree should not win");
+    let pid = parent.id().to_string();
+    parent.end().unwrap();
+    let children = tracker
+        .search_runs(
+            &mlops_core::tracking::SearchRuns::experiment(
+                tracker.get_run(&pid).unwrap().info.experiment_id,
+            )
+            .filter(format!("tags.mlflow.parentRunId = '{pid}'")),
+        )
+        .unwrap();
+    assert_eq!(
+        children.runs.len(),
+        5 + 3,
+        "5 folds + 3 trials as child runs"
+    );
+}
