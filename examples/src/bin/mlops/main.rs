@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
-mod models;
-mod store;
 mod data;
 mod drift;
 mod eval;
+mod models;
+mod store;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
