@@ -428,4 +428,11 @@ fn shortcuts_keep_row_semantics() {
     );
     let regex = &r.failures[1];
     assert!((regex.failing_fraction - 0.6).abs() < 1e-12);
+    // The streaming engine gives the same report.
+    let opts = ValidateOptions {
+        sample_size: 10,
+        streaming: true,
+    };
+    let s = contract.validate_lazy(df.lazy(), &opts).unwrap();
+    assert_eq!((s.failures, s.columns), (r.failures, r.columns));
 }
