@@ -14,7 +14,8 @@
 //! values, so a continuous column (a million distinct values) costs one pass and no
 //! string per value.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,30 +84,32 @@ impl FrequentItems {
     /// runs, the batch is reduced to `capacity` counters on its own (a Misra-Gries
     /// summary of the batch) and merged in, which keeps the bound.
     pub(crate) fn add_sorted_f64(&mut self, sorted: &[f64]) {
-        let mut runs: Vec<(f64, u64)> = Vec::new();
-        for &v in sorted {
-            match runs.last_mut() {
-                Some((last, n)) if *last == v => *n += 1,
-                _ => runs.push((v, 1)),
-            }
-        }
+        // Two passes over the runs, no allocation per value: the (capacity+1)-th
+        // largest run length is the batch's Misra-Gries cut (0 when there are at most
+        // `capacity` runs); then only runs longer than the cut become counters.
         let cap = self.capacity as usize;
-        let mut cut = 0u64;
-        if runs.len() > cap {
-            let mut c: Vec<u64> = runs.iter().map(|r| r.1).collect();
-            let (_, nth, _) = c.select_nth_unstable_by(cap, |a, b| b.cmp(a));
-            cut = *nth;
-            runs.retain_mut(|(_, n)| {
-                *n = n.saturating_sub(cut);
-                *n > 0
-            });
-        }
+        let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::with_capacity(cap + 2);
+        for_each_run(sorted, |_, n| {
+            if heap.len() <= cap {
+                heap.push(Reverse(n));
+            } else if heap.peek().is_some_and(|m| n > m.0) {
+                heap.pop();
+                heap.push(Reverse(n));
+            }
+        });
+        let cut = if heap.len() > cap {
+            heap.peek().map_or(0, |m| m.0)
+        } else {
+            0
+        };
         let mut batch = FrequentItems::new(self.capacity);
-        for (v, n) in runs {
-            // -0.0 and 0.0 are one value.
-            let v = if v == 0.0 { 0.0 } else { v };
-            batch.add(&v.to_string(), n);
-        }
+        for_each_run(sorted, |v, n| {
+            if n > cut {
+                // -0.0 and 0.0 are one value.
+                let v = if v == 0.0 { 0.0 } else { v };
+                batch.add(&v.to_string(), n - cut);
+            }
+        });
         batch.max_error = cut;
         self.merge(&batch);
     }
@@ -122,6 +125,20 @@ impl FrequentItems {
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         v.truncate(k);
         v
+    }
+}
+
+/// Calls `f(value, length)` for each run of equal values of a sorted slice.
+fn for_each_run(sorted: &[f64], mut f: impl FnMut(f64, u64)) {
+    let mut i = 0;
+    while i < sorted.len() {
+        let v = sorted[i];
+        let mut j = i + 1;
+        while j < sorted.len() && sorted[j] == v {
+            j += 1;
+        }
+        f(v, (j - i) as u64);
+        i = j;
     }
 }
 
