@@ -433,6 +433,36 @@ fn shortcuts_keep_row_semantics() {
         sample_size: 10,
         streaming: true,
     };
-    let s = contract.validate_lazy(df.lazy(), &opts).unwrap();
-    assert_eq!((s.failures, s.columns), (r.failures, r.columns));
+    let s = contract.validate_lazy(df.clone().lazy(), &opts).unwrap();
+    assert_eq!(&s.failures, &r.failures);
+    assert_eq!(s.columns, r.columns);
+    // Ten copies: now low-cardinality, so the string checks run per distinct value;
+    // every count is ten times the row-wise one.
+    let mut big = df.clone();
+    for _ in 0..9 {
+        big.vstack_mut(&df).unwrap();
+    }
+    for streaming in [false, true] {
+        let opts = ValidateOptions {
+            sample_size: 10,
+            streaming,
+        };
+        let b = contract.validate_lazy(big.clone().lazy(), &opts).unwrap();
+        let counts: Vec<(&str, u64)> = b
+            .failures
+            .iter()
+            .map(|f| (f.check.as_str(), f.failing_rows))
+            .collect();
+        let want: Vec<(&str, u64)> = r
+            .failures
+            .iter()
+            .map(|f| (f.check.as_str(), f.failing_rows * 10))
+            .collect();
+        assert_eq!(counts, want);
+        assert_eq!(
+            b.failures[1].sample_rows,
+            vec![1, 4, 5, 7, 10, 11, 13, 16, 17, 19]
+        );
+        assert_eq!(b.columns["x"].nan, 10);
+    }
 }
