@@ -5,6 +5,16 @@
 //! them in parallel over a single pass of the (lazy) input. Only checks that fail get
 //! a second query, which fetches a bounded sample of failing row indices and values.
 //!
+//! Two shortcuts keep the row semantics and cut the work where it was measured to go
+//! (`scripts/bench-data`): value checks of a string column (allowed set, regex,
+//! length) run on its distinct values, one group-by per column, each value weighted by
+//! its rows, since a regex over a million rows of a low-cardinality column is the most
+//! expensive check of a typical contract (only when the column's first 10,000 rows
+//! show low cardinality: for unique strings the group-by costs more than it saves);
+//! and the NaN/inf counts of a float column are
+//! not computed when a finite range check's pass count already proves them zero
+//! (a second small query computes them otherwise).
+//!
 //! Problems with the *data* are reported, never raised: missing columns, wrong dtypes,
 //! checks that do not apply to a column's dtype, all-null columns, empty frames. NaN
 //! and ±inf are counted per column, separately from nulls. `Err` is kept for what stops
@@ -244,6 +254,10 @@ impl Contract {
         let mut aggs: Vec<Expr> = vec![len().cast(DataType::UInt64).alias("k0")];
         let mut plans: Vec<Planned> = Vec::new();
         let mut counts_keys: Vec<CountKeys> = Vec::new();
+        // Value checks of string columns evaluated once per distinct value: column ->
+        // (key, pass count over the distinct values weighted by their row counts).
+        let mut distinct: BTreeMap<String, Vec<(usize, Expr)>> = BTreeMap::new();
+        let mut next_side = SIDE_KEYS;
         let push_agg = |aggs: &mut Vec<Expr>, e: Expr| -> usize {
             let k = aggs.len();
             aggs.push(e.alias(format!("k{k}")));
@@ -307,16 +321,23 @@ impl Contract {
             usable.insert(name, dtype.clone());
             let c = col(name);
             let nulls = push_agg(&mut aggs, c.clone().null_count().cast(DataType::UInt64));
-            let nan_inf = dtype.is_float().then(|| {
-                (
-                    push_agg(&mut aggs, c.clone().is_nan().sum().cast(DataType::UInt64)),
-                    push_agg(
-                        &mut aggs,
-                        c.clone().is_infinite().sum().cast(DataType::UInt64),
-                    ),
+            // NaN/inf counts of a float column are computed after the pass, and only
+            // when no finite range check has already proved them zero.
+            let mut proof: Option<usize> = None;
+            // String value checks run per distinct value only for a low-cardinality
+            // column: a group-by of a million unique strings costs three times the
+            // row-wise regex it would replace (measured), so the first rows decide.
+            let string_values = spec.checks.iter().any(|k| {
+                matches!(
+                    k,
+                    ColumnCheck::AllowedSet { .. }
+                        | ColumnCheck::Regex { .. }
+                        | ColumnCheck::StrLength { .. }
                 )
             });
-            counts_keys.push((name.to_string(), nulls, nan_inf));
+            let low_cardinality = (dtype.is_string() || dtype.is_categorical() || dtype.is_enum())
+                && string_values
+                && low_cardinality(&lf, name)?;
             if !spec.nullable {
                 checks += 1;
                 plans.push(Planned {
@@ -565,7 +586,43 @@ impl Contract {
                     Judge::Rows { fail, .. } => (**fail).clone().sum().cast(DataType::UInt64),
                     _ => lit(0u64),
                 };
-                let key = push_agg(&mut aggs, fail_sum);
+                let per_distinct = low_cardinality
+                    && matches!(
+                        check,
+                        ColumnCheck::AllowedSet { .. }
+                            | ColumnCheck::Regex { .. }
+                            | ColumnCheck::StrLength { .. }
+                    );
+                let key = match &judge {
+                    Judge::Rows { pass: Some(ok), .. } if per_distinct => {
+                        let k = next_side;
+                        next_side += 1;
+                        let weighted = col(DISTINCT_N)
+                            .filter((**ok).clone().fill_null(lit(false)))
+                            .sum()
+                            .cast(DataType::UInt64);
+                        distinct
+                            .entry(name.to_string())
+                            .or_default()
+                            .push((k, weighted));
+                        k
+                    }
+                    _ => push_agg(&mut aggs, fail_sum),
+                };
+                // Every non-null value inside finite bounds means no NaN and no inf
+                // (`is_between` rejects both), so the range check's pass count proves
+                // the column's NaN/inf counts zero when it equals the non-null rows.
+                if let ColumnCheck::Range {
+                    min: Some(lo),
+                    max: Some(hi),
+                    ..
+                } = check
+                    && dtype.is_float()
+                    && lo.is_finite()
+                    && hi.is_finite()
+                {
+                    proof = Some(key);
+                }
                 plans.push(Planned {
                     column: Some(name.into()),
                     check: check.name().into(),
@@ -574,6 +631,7 @@ impl Contract {
                     key,
                 });
             }
+            counts_keys.push((name.to_string(), nulls, dtype.is_float().then_some(proof)));
         }
 
         // --- table rules over columns ---
@@ -711,7 +769,39 @@ impl Contract {
         } else {
             query.collect()?
         };
+        // String value checks: one group-by per column, the checks run on its distinct
+        // values (a low-cardinality column has a handful), each weighted by its rows.
+        let mut side: BTreeMap<usize, f64> = BTreeMap::new();
+        for (name, checks) in distinct {
+            let exprs: Vec<Expr> = checks
+                .iter()
+                .map(|(k, e)| e.clone().alias(format!("k{k}")))
+                .collect();
+            let query = lf
+                .clone()
+                .select([col(name.as_str())])
+                .group_by([col(name.as_str())])
+                .agg([len().alias(DISTINCT_N)])
+                .select(exprs);
+            let out = if options.streaming {
+                crate::io::collect_streaming(query)?
+            } else {
+                query.collect()?
+            };
+            for (k, _) in &checks {
+                let v = out
+                    .column(&format!("k{k}"))
+                    .ok()
+                    .and_then(|c| c.cast(&DataType::Float64).ok())
+                    .and_then(|c| c.f64().ok().and_then(|c| c.get(0)))
+                    .unwrap_or(0.0);
+                side.insert(*k, v);
+            }
+        }
         let get = |k: usize| -> Option<f64> {
+            if k >= SIDE_KEYS {
+                return side.get(&k).copied();
+            }
             let c = row.column(&format!("k{k}")).ok()?;
             let c = c.cast(&DataType::Float64).ok()?;
             c.f64().ok()?.get(0)
@@ -722,17 +812,54 @@ impl Contract {
                 f.failing_rows = rows;
             }
         }
-        let mut columns = BTreeMap::new();
+        let mut unproved: Vec<Expr> = Vec::new();
         for (name, nulls, nan_inf) in &counts_keys {
-            let (nan, inf) = nan_inf
-                .map(|(a, b)| (get(a).unwrap_or(0.0) as u64, get(b).unwrap_or(0.0) as u64))
-                .unwrap_or((0, 0));
+            let Some(proof) = nan_inf else { continue };
+            let non_null = rows.saturating_sub(get(*nulls).unwrap_or(0.0) as u64);
+            let proved = proof.is_some_and(|k| get(k).unwrap_or(-1.0) as u64 == non_null);
+            if !proved {
+                let c = col(name.as_str());
+                unproved.push(
+                    c.clone()
+                        .is_nan()
+                        .sum()
+                        .cast(DataType::UInt64)
+                        .alias(format!("{name}__nan")),
+                );
+                unproved.push(
+                    c.is_infinite()
+                        .sum()
+                        .cast(DataType::UInt64)
+                        .alias(format!("{name}__inf")),
+                );
+            }
+        }
+        let nan_inf_row = if unproved.is_empty() {
+            None
+        } else {
+            let query = lf.clone().select(unproved);
+            Some(if options.streaming {
+                crate::io::collect_streaming(query)?
+            } else {
+                query.collect()?
+            })
+        };
+        let count_of = |name: &str| -> u64 {
+            nan_inf_row
+                .as_ref()
+                .and_then(|r| r.column(name).ok())
+                .and_then(|c| c.cast(&DataType::UInt64).ok())
+                .and_then(|c| c.u64().ok().and_then(|c| c.get(0)))
+                .unwrap_or(0)
+        };
+        let mut columns = BTreeMap::new();
+        for (name, nulls, _) in &counts_keys {
             columns.insert(
                 name.clone(),
                 ColumnCounts {
                     nulls: get(*nulls).unwrap_or(0.0) as u64,
-                    nan,
-                    inf,
+                    nan: count_of(&format!("{name}__nan")),
+                    inf: count_of(&format!("{name}__inf")),
                 },
             );
         }
@@ -880,10 +1007,39 @@ impl Contract {
     }
 }
 
-/// Aggregate keys of a column's null count and (floats) NaN and inf counts.
-type CountKeys = (String, usize, Option<(usize, usize)>);
+/// Rows looked at to decide whether a string column is low-cardinality.
+const CARDINALITY_SAMPLE: IdxSize = 10_000;
+
+/// Whether the first [`CARDINALITY_SAMPLE`] rows of a column hold at most one distinct
+/// value per four rows (a slice: a scan reads only its first rows for it).
+fn low_cardinality(lf: &LazyFrame, name: &str) -> Result<bool> {
+    let out = lf
+        .clone()
+        .select([col(name)])
+        .slice(0, CARDINALITY_SAMPLE)
+        .select([
+            len().cast(DataType::UInt64).alias("n"),
+            col(name).n_unique().cast(DataType::UInt64).alias("d"),
+        ])
+        .collect()?;
+    let get = |k: &str| -> u64 {
+        out.column(k)
+            .ok()
+            .and_then(|c| c.u64().ok().and_then(|c| c.get(0)))
+            .unwrap_or(0)
+    };
+    Ok(get("d").saturating_mul(4) <= get("n"))
+}
+
+/// Aggregate keys of a column's null count and, for a float column, of the range check
+/// whose pass count may prove it free of NaN and inf.
+type CountKeys = (String, usize, Option<Option<usize>>);
 
 const ROW: &str = "__mlops_row";
+/// Rows per distinct value in the group-by of a string column.
+const DISTINCT_N: &str = "__mlops_n";
+/// First key of a check evaluated outside the one pass (per distinct value).
+const SIDE_KEYS: usize = 1 << 30;
 
 /// Row indices (and values) of up to `n` rows where `fail` is true.
 fn sample(

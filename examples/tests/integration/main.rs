@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
-//! The one integration-test binary of `mlops-examples` (one module per area).
+//! The one integration-test binary of `mlops-examples`: the `mlops` command line and the
+//! quickstart run as processes, the way a CI job or a newcomer runs them.
 
+mod data;
 mod eval;
 mod quickstart;

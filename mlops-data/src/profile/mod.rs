@@ -13,7 +13,8 @@
 //! kept out of means, quantiles and histograms (a NaN in a mean hides every other
 //! value). Numeric columns (integers, floats, temporal types via their physical
 //! integers) get moments, quantiles and a histogram; categorical columns (strings,
-//! categoricals, booleans) get frequent values; both get a distinct count.
+//! categoricals, booleans) get frequent values; numeric columns get them too (keyed
+//! by the value's text); both get a distinct count.
 //!
 //! [`Profile::of_lazy`] and [`Profile::of_path`] run polars' streaming engine and
 //! profile batch by batch, so a Parquet file larger than memory profiles in the memory
@@ -116,7 +117,8 @@ pub struct ColumnProfile {
     pub quantiles: Option<QuantileSketch>,
     /// Distinct non-null values (finite values for numeric columns).
     pub distinct: HyperLogLog,
-    /// Frequent values (categorical columns).
+    /// Frequent values (categorical columns; numeric ones keyed by the value's text,
+    /// finite values only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequent: Option<FrequentItems>,
 }
@@ -145,7 +147,7 @@ impl ColumnProfile {
             moments: (kind == ColumnKind::Numeric).then(Moments::default),
             quantiles: (kind == ColumnKind::Numeric).then(|| QuantileSketch::new(options.sketch_k)),
             distinct: HyperLogLog::new(options.hll_precision),
-            frequent: (kind == ColumnKind::Categorical)
+            frequent: (kind != ColumnKind::Other)
                 .then(|| FrequentItems::new(options.top_k_capacity)),
         }
     }
@@ -202,6 +204,13 @@ impl ColumnProfile {
         self.moments = Some(self.moments.unwrap_or_default().merge(&m));
         if let Some(q) = self.quantiles.as_mut() {
             q.add_batch(&mut finite);
+        }
+        // The sketch sorted `finite` in place; sort only if it did not.
+        if !finite.is_sorted_by(|a, b| a <= b) {
+            finite.sort_unstable_by(f64::total_cmp);
+        }
+        if let Some(f) = self.frequent.as_mut() {
+            f.add_sorted_f64(&finite);
         }
         Ok(())
     }
@@ -295,7 +304,8 @@ impl ColumnProfile {
         }
     }
 
-    /// The `k` most frequent values with their counts (categorical columns).
+    /// The `k` most frequent values with their counts (categorical and numeric
+    /// columns; numeric values as their shortest round-trip text).
     pub fn top_k(&self, k: usize) -> Vec<(String, u64)> {
         self.frequent.as_ref().map(|f| f.top(k)).unwrap_or_default()
     }
@@ -545,7 +555,7 @@ pub struct ColumnSummary {
     /// Guaranteed normalised rank error of the quantiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantile_rank_error: Option<f64>,
-    /// Up to ten most frequent values (categorical columns).
+    /// Up to ten most frequent values (categorical and numeric columns).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top: Vec<(String, u64)>,
     /// A 20-bin histogram (numeric columns).

@@ -190,6 +190,16 @@ proptest! {
             let truth = cats.iter().flatten().filter(|x| *x == v).count() as u64;
             prop_assert!(*c <= truth && truth <= c + f.max_error);
         }
+        // The same bound on the numeric column's frequent values (finite values,
+        // keyed by their text).
+        let f = left.column("x").unwrap().frequent.as_ref().unwrap();
+        let finite: Vec<f64> = nums.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+        prop_assert!(f.max_error <= finite.len() as u64 / 9);
+        for (v, c) in &f.counts {
+            let v: f64 = v.parse().unwrap();
+            let truth = finite.iter().filter(|x| **x == v).count() as u64;
+            prop_assert!(*c <= truth && truth <= c + f.max_error, "{v}: {c} vs {truth}");
+        }
         // Compact JSON round trip is exact.
         let back = Profile::from_json(&left.to_json().unwrap()).unwrap();
         prop_assert_eq!(back, left);

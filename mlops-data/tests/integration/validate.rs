@@ -349,3 +349,120 @@ fn nan_and_nulls_in_range_and_set_checks() {
     assert_eq!(r.failures[0].sample_rows, vec![3]);
     assert!((r.failures[0].failing_fraction - 0.25).abs() < 1e-12);
 }
+
+/// NaN/inf counts are derived from a finite range check only when it proves them zero,
+/// and string checks evaluated per distinct value count rows like a row-wise check.
+#[test]
+fn shortcuts_keep_row_semantics() {
+    let df = df![
+        "x" => [Some(1.0), Some(f64::NAN), None, Some(f64::INFINITY), Some(2.0), Some(-1.0)],
+        "y" => [Some(1.0), Some(2.0), None, Some(3.0), Some(4.0), Some(5.0)],
+        "s" => [Some("k01"), Some("zz"), None, Some("k01"), Some("zz"), Some("abcdef")],
+    ]
+    .unwrap();
+    let df = df
+        .lazy()
+        .with_column(
+            col("s")
+                .cast(DataType::from_categories(Categories::global()))
+                .alias("c"),
+        )
+        .collect()
+        .unwrap();
+    let set = |v: &[&str]| {
+        v.iter()
+            .map(|s| Scalar::Str((*s).into()))
+            .collect::<Vec<_>>()
+    };
+    let contract = Contract {
+        columns: vec![
+            ColumnSpec::new("x").check(ColumnCheck::range(Some(0.0), Some(10.0))),
+            ColumnSpec::new("y").check(ColumnCheck::range(Some(0.0), Some(10.0))),
+            ColumnSpec::new("s")
+                .check(ColumnCheck::Regex {
+                    pattern: r"^k\d{2}$".into(),
+                    mostly: Some(0.5),
+                })
+                .check(ColumnCheck::AllowedSet {
+                    values: set(&["k01", "abcdef"]),
+                    mostly: None,
+                })
+                .check(ColumnCheck::StrLength {
+                    min: Some(2),
+                    max: Some(3),
+                    mostly: None,
+                }),
+            ColumnSpec::new("c").check(ColumnCheck::AllowedSet {
+                values: set(&["k01"]),
+                mostly: None,
+            }),
+        ],
+        ..Contract::default()
+    };
+    let r = contract.validate(&df).unwrap();
+    let x = r.columns["x"];
+    assert_eq!((x.nulls, x.nan, x.inf), (1, 1, 1));
+    let y = r.columns["y"];
+    assert_eq!((y.nulls, y.nan, y.inf), (1, 0, 0));
+    let got: Vec<(&str, &str, u64, Vec<u64>)> = r
+        .failures
+        .iter()
+        .map(|f| {
+            (
+                f.column.as_deref().unwrap_or("-"),
+                f.check.as_str(),
+                f.failing_rows,
+                f.sample_rows.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("x", "range", 3, vec![1, 3, 5]),
+            ("s", "regex", 3, vec![1, 4, 5]),
+            ("s", "allowed_set", 2, vec![1, 4]),
+            ("s", "str_length", 1, vec![5]),
+            ("c", "allowed_set", 3, vec![1, 4, 5]),
+        ]
+    );
+    let regex = &r.failures[1];
+    assert!((regex.failing_fraction - 0.6).abs() < 1e-12);
+    // The streaming engine gives the same report.
+    let opts = ValidateOptions {
+        sample_size: 10,
+        streaming: true,
+    };
+    let s = contract.validate_lazy(df.clone().lazy(), &opts).unwrap();
+    assert_eq!(&s.failures, &r.failures);
+    assert_eq!(s.columns, r.columns);
+    // Ten copies: now low-cardinality, so the string checks run per distinct value;
+    // every count is ten times the row-wise one.
+    let mut big = df.clone();
+    for _ in 0..9 {
+        big.vstack_mut(&df).unwrap();
+    }
+    for streaming in [false, true] {
+        let opts = ValidateOptions {
+            sample_size: 10,
+            streaming,
+        };
+        let b = contract.validate_lazy(big.clone().lazy(), &opts).unwrap();
+        let counts: Vec<(&str, u64)> = b
+            .failures
+            .iter()
+            .map(|f| (f.check.as_str(), f.failing_rows))
+            .collect();
+        let want: Vec<(&str, u64)> = r
+            .failures
+            .iter()
+            .map(|f| (f.check.as_str(), f.failing_rows * 10))
+            .collect();
+        assert_eq!(counts, want);
+        assert_eq!(
+            b.failures[1].sample_rows,
+            vec![1, 4, 5, 7, 10, 11, 13, 16, 17, 19]
+        );
+        assert_eq!(b.columns["x"].nan, 10);
+    }
+}
