@@ -32,7 +32,7 @@ use crate::{Error, Result};
 
 use super::config::{ColumnType, DriftConfig, Method, default_method};
 use super::kolmogorov;
-use super::report::{ColumnDrift, Distribution, DriftReport, summarise};
+use super::report::{ColumnDrift, Distribution, DriftReport, error_entry, summarise};
 use super::stats::{self, TestResult};
 
 /// Two weighted step CDFs walked together: calls `f(value, F_r after, F_c after)`.
@@ -114,26 +114,6 @@ fn sketch_histogram(s: &QuantileSketch, edges: &[f64]) -> Vec<u64> {
     let mut cum: Vec<u64> = edges[..k].iter().map(|e| below(*e)).collect();
     cum.push(s.rank(edges[k]));
     cum.windows(2).map(|w| w[1].saturating_sub(w[0])).collect()
-}
-
-fn error_entry(column: &str, ty: ColumnType, msg: String) -> ColumnDrift {
-    ColumnDrift {
-        column: column.to_string(),
-        column_type: ty,
-        method: None,
-        statistic: None,
-        p_value: None,
-        score: None,
-        threshold: None,
-        drifted: false,
-        n_reference: 0,
-        n_current: 0,
-        dropped_reference: 0,
-        dropped_current: 0,
-        distribution: None,
-        error: Some(msg),
-        error_bound: None,
-    }
 }
 
 fn dropped(p: &ColumnProfile) -> usize {

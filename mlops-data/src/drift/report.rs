@@ -352,7 +352,8 @@ fn categorical(method: Method, r: &[u64], c: &[u64]) -> Result<TestResult> {
     }
 }
 
-fn error_entry(column: &str, ty: ColumnType, msg: String) -> ColumnDrift {
+/// A report entry for a column that could not be tested (shared with `profiles.rs`).
+pub(super) fn error_entry(column: &str, ty: ColumnType, msg: String) -> ColumnDrift {
     ColumnDrift {
         column: column.to_string(),
         column_type: ty,
