@@ -62,7 +62,7 @@ mod store;
 pub mod tracking;
 mod yaml;
 
-pub use audit::{AuditLog, AuditRecord, AuditVerification, now_ms};
+pub use audit::{AuditLog, AuditRecord, AuditVerification, format_utc_ms, now_ms};
 pub use digest::{Digest, Hasher};
 pub use error::{Error, Result};
 pub use lineage::{ColumnSchema, DatasetRef, ExperimentId, ModelUri, ModelVersionRef, RunId};
