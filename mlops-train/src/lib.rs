@@ -21,19 +21,21 @@
 //! HTTP or deployment.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use mlops_train::{Algorithm, FeatureSpec, TargetSpec, TargetTask, TrainConfig, evaluate, train};
-//! # let (train_df, test_df): (polars::prelude::DataFrame, polars::prelude::DataFrame) = todo!();
-//! let config = TrainConfig {
-//!     features: FeatureSpec::all_numeric(&train_df, &["label"], true),
-//!     target: TargetSpec { column: "label".into(), task: TargetTask::Classification },
-//!     algorithm: Algorithm::forest(100, Some(8)),
-//!     seed: 42,
-//! };
-//! let model = train(&train_df, &config)?;
-//! let evaluation = evaluate(&model, &test_df)?;
-//! println!("{evaluation}");
-//! # Ok(()) }
+//! use polars::prelude::DataFrame;
+//!
+//! fn fit_and_evaluate(train_df: &DataFrame, test_df: &DataFrame) -> Result<(), Box<dyn std::error::Error>> {
+//!     let config = TrainConfig {
+//!         features: FeatureSpec::all_numeric(train_df, &["label"], true),
+//!         target: TargetSpec { column: "label".into(), task: TargetTask::Classification },
+//!         algorithm: Algorithm::forest(100, Some(8)),
+//!         seed: 42,
+//!     };
+//!     let model = train(train_df, &config)?;
+//!     let evaluation = evaluate(&model, test_df)?;
+//!     println!("{evaluation}");
+//!     Ok(())
+//! }
 //! ```
 //!
 //! ## Crate feature flags
