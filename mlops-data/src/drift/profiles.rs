@@ -32,7 +32,7 @@ use crate::{Error, Result};
 
 use super::config::{ColumnType, DriftConfig, Method, default_method};
 use super::kolmogorov;
-use super::report::{ColumnDrift, Distribution, DriftReport, error_entry, summarise};
+use super::report::{ColumnDrift, Distribution, DriftReport, error_entry, finish, summarise};
 use super::stats::{self, TestResult};
 
 /// Two weighted step CDFs walked together: calls `f(value, F_r after, F_c after)`.
@@ -187,31 +187,6 @@ fn numeric_column(
     };
     e.distribution = Some(dist);
     finish(e, method, threshold, result)
-}
-
-fn finish(
-    mut e: ColumnDrift,
-    method: Method,
-    threshold: f64,
-    result: Result<(TestResult, Option<f64>)>,
-) -> ColumnDrift {
-    match result {
-        Ok((t, bound)) => {
-            let score = if method.is_test() {
-                t.p_value.unwrap_or(f64::NAN)
-            } else {
-                t.statistic
-            };
-            e.statistic = Some(t.statistic);
-            e.p_value = t.p_value;
-            e.score = Some(score);
-            e.drifted = method.drifted(score, threshold);
-            e.error_bound = bound;
-            e.error = None;
-        }
-        Err(err) => e.error = Some(err.to_string()),
-    }
-    e
 }
 
 fn categorical_column(

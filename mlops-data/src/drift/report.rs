@@ -352,6 +352,34 @@ fn categorical(method: Method, r: &[u64], c: &[u64]) -> Result<TestResult> {
     }
 }
 
+/// Fills an entry from a method's result (statistic, p-value, score, verdict, error
+/// bound) or its error: the one place a result becomes a verdict, for sample and
+/// profile reports alike.
+pub(super) fn finish(
+    mut e: ColumnDrift,
+    method: Method,
+    threshold: f64,
+    result: Result<(TestResult, Option<f64>)>,
+) -> ColumnDrift {
+    match result {
+        Ok((t, bound)) => {
+            let score = if method.is_test() {
+                t.p_value.unwrap_or(f64::NAN)
+            } else {
+                t.statistic
+            };
+            e.statistic = Some(t.statistic);
+            e.p_value = t.p_value;
+            e.score = Some(score);
+            e.drifted = method.drifted(score, threshold);
+            e.error_bound = bound;
+            e.error = None;
+        }
+        Err(err) => e.error = Some(err.to_string()),
+    }
+    e
+}
+
 /// A report entry for a column that could not be tested (shared with `profiles.rs`).
 pub(super) fn error_entry(column: &str, ty: ColumnType, msg: String) -> ColumnDrift {
     ColumnDrift {
@@ -448,24 +476,9 @@ fn column_drift(
     let threshold = config.threshold_for(name, ty, method);
     entry.method = Some(method);
     entry.threshold = Some(threshold);
-    let result = run_method(method, &data, &dist);
+    let result = run_method(method, &data, &dist).map(|t| (t, None));
     entry.distribution = Some(dist);
-    match result {
-        Ok(r) => {
-            let score = if method.is_test() {
-                r.p_value.unwrap_or(f64::NAN)
-            } else {
-                r.statistic
-            };
-            entry.statistic = Some(r.statistic);
-            entry.p_value = r.p_value;
-            entry.score = Some(score);
-            entry.drifted = method.drifted(score, threshold);
-            entry.error = None;
-        }
-        Err(e) => entry.error = Some(e.to_string()),
-    }
-    entry
+    finish(entry, method, threshold, result)
 }
 
 /// One column's work: index, name, given type, reference and current data.
