@@ -2,8 +2,9 @@
 //!
 //! Every check becomes one aggregated expression (the number of failing rows, or the
 //! observed statistic) and all of them run in **one** `select`, so polars evaluates
-//! them in parallel over a single pass of the (lazy) input. Only checks that fail get
-//! a second query, which fetches a bounded sample of failing row indices and values.
+//! them in parallel in one query. String columns with value checks add a 10,000-row
+//! cardinality probe and, when low-cardinality, one group-by. Only checks that fail get
+//! another query, which fetches a bounded sample of failing row indices and values.
 //!
 //! Two shortcuts keep the row semantics and cut the work where it was measured to go
 //! (`scripts/bench-data`): value checks of a string column (allowed set, regex,

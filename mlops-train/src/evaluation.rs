@@ -150,11 +150,11 @@ pub fn higher_is_better(metric: &str) -> bool {
 }
 
 fn digest_of(values: &[f64]) -> Digest {
-    let mut bytes = Vec::with_capacity(values.len() * 8);
+    let mut h = mlops_core::Hasher::new();
     for v in values {
-        bytes.extend_from_slice(&v.to_le_bytes());
+        h.update(&v.to_le_bytes());
     }
-    Digest::of_bytes(&bytes)
+    h.finish()
 }
 
 struct MetricSet {

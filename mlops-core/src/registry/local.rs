@@ -153,27 +153,8 @@ fn get_opt_string(map: &Map, key: &str) -> Option<String> {
 
 /// SQL `LIKE` with `%` and `_`, case-sensitive, as MLflow's search filters.
 pub(crate) fn like(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    // dp[j]: pattern[..i] matches text[..j]
-    let mut dp = vec![false; t.len() + 1];
-    dp[0] = true;
-    for &pc in &p {
-        let mut next = vec![false; t.len() + 1];
-        if pc == '%' {
-            let mut any = false;
-            for j in 0..=t.len() {
-                any |= dp[j];
-                next[j] = any;
-            }
-        } else {
-            for j in 1..=t.len() {
-                next[j] = dp[j - 1] && (pc == '_' || pc == t[j - 1]);
-            }
-        }
-        dp = next;
-    }
-    dp[t.len()]
+    // The tracking filter's matcher (note its argument order: text, then pattern).
+    crate::tracking::filter::like(text, pattern)
 }
 
 fn page<T>(items: Vec<T>, max_results: u32, token: Option<&str>, limit: u32) -> Result<Page<T>> {

@@ -618,10 +618,7 @@ fn hex_val(b: u8) -> Option<u8> {
 
 /// The current time in ms since the epoch.
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    crate::now_ms() as i64
 }
 
 fn invalid(what: String) -> Error {

@@ -241,43 +241,28 @@ impl RestTracker {
         Ok(())
     }
 
-    fn download_rec(&self, run_id: &str, path: &str, dest: &Path) -> Result<()> {
+    /// Downloads `path` (a file or a directory) of a run whose artifact root on the
+    /// proxy is `base` (resolved once per download by the caller).
+    fn download_rec(&self, run_id: &str, base: &str, path: &str, dest: &Path) -> Result<()> {
         let items = self.list_artifacts(run_id, Some(path))?;
         let is_file_itself = items.len() == 1 && items[0].path == path && !items[0].is_dir;
         if items.is_empty() || is_file_itself {
-            let base = self.artifact_base(run_id)?;
-            let out = dest.join(path);
-            let parent = out.parent().unwrap_or(dest);
-            std::fs::create_dir_all(parent).map_err(|e| Error::Io {
-                path: parent.to_path_buf(),
-                source: e,
-            })?;
-            let mut err = None;
-            crate::fs::write_atomic_with(&out, |f| {
-                match self.http.artifact_get(&format!("{base}/{path}"), f) {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        err = Some(e);
-                        Err(std::io::Error::other("download failed"))
-                    }
-                }
-            })
-            .map_err(|e| err.take().unwrap_or(e))?;
-            return Ok(());
+            // `write_atomic_with` creates the parent directories.
+            return self.download_rec_file(base, path, dest);
         }
         for it in items {
             if it.is_dir {
-                self.download_rec(run_id, &it.path, dest)?;
+                self.download_rec(run_id, base, &it.path, dest)?;
             } else {
-                self.download_rec_file(run_id, &it.path, dest)?;
+                self.download_rec_file(base, &it.path, dest)?;
             }
         }
         Ok(())
     }
 
-    fn download_rec_file(&self, run_id: &str, path: &str, dest: &Path) -> Result<()> {
-        let base = self.artifact_base(run_id)?;
-        let out = dest.join(path);
+    fn download_rec_file(&self, base: &str, path: &str, dest: &Path) -> Result<()> {
+        // Paths come from the server's listing: checked, so none can escape `dest`.
+        let out = dest.join(safe_relative_path(path)?);
         let mut err = None;
         crate::fs::write_atomic_with(&out, |f| {
             match self.http.artifact_get(&format!("{base}/{path}"), f) {
@@ -573,18 +558,19 @@ impl Tracker for RestTracker {
     }
 
     fn download_artifacts(&self, run_id: &str, path: &str, dest: &Path) -> Result<PathBuf> {
+        let base = self.artifact_base(run_id)?;
         if path.is_empty() {
             for it in self.list_artifacts(run_id, None)? {
                 if it.is_dir {
-                    self.download_rec(run_id, &it.path, dest)?;
+                    self.download_rec(run_id, &base, &it.path, dest)?;
                 } else {
-                    self.download_rec_file(run_id, &it.path, dest)?;
+                    self.download_rec_file(&base, &it.path, dest)?;
                 }
             }
             return Ok(dest.to_path_buf());
         }
         let p = safe_relative_path(path)?;
-        self.download_rec(run_id, &p, dest)?;
+        self.download_rec(run_id, &base, &p, dest)?;
         Ok(dest.join(p))
     }
 }

@@ -32,7 +32,9 @@ use crate::{Error, Result};
 
 use super::config::{ColumnType, DriftConfig, Method, default_method};
 use super::kolmogorov;
-use super::report::{ColumnDrift, Distribution, DriftReport, error_entry, finish, summarise};
+use super::report::{
+    ColumnDrift, Distribution, DriftReport, categorical, error_entry, finish, summarise,
+};
 use super::stats::{self, TestResult};
 
 /// Two weighted step CDFs walked together: calls `f(value, F_r after, F_c after)`.
@@ -226,19 +228,7 @@ fn categorical_column(
     e.method = Some(method);
     e.threshold = Some(threshold);
     let exact = rf.is_exact() && cf.is_exact();
-    let result = match method {
-        Method::Psi => stats::psi(&rc, &cc),
-        Method::KlDiv => stats::kl_div(&rc, &cc),
-        Method::JensenShannon => stats::jensenshannon(&rc, &cc),
-        Method::Hellinger => stats::hellinger_categorical(&rc, &cc),
-        Method::ChiSquare => stats::chisquare(&rc, &cc),
-        Method::Chi2Contingency => stats::chi2_contingency(&rc, &cc),
-        Method::Z => stats::z_test(&rc, &cc),
-        Method::Tvd => stats::tvd(&rc, &cc),
-        other => Err(Error::InvalidArgument(format!(
-            "method {other} does not apply to categorical columns"
-        ))),
-    };
+    let result = categorical(method, &rc, &cc);
     e.distribution = Some(Distribution {
         edges: None,
         labels,

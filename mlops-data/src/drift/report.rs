@@ -8,7 +8,7 @@
 //! that does not fit its type) gets an `error` entry and does not count towards the
 //! drift share; nothing here panics on data.
 //!
-//! Speed: each numeric column is sorted once (`sort_unstable_by(f64::total_cmp)`)
+//! Speed: each numeric column is sorted once (a radix sort, `stats::sort_f64_owned`)
 //! and every statistic walks the sorted arrays; columns are spread over threads.
 
 use polars::prelude::*;
@@ -336,7 +336,8 @@ fn run_method(method: Method, data: &Prepared, dist: &Distribution) -> Result<Te
     }
 }
 
-fn categorical(method: Method, r: &[u64], c: &[u64]) -> Result<TestResult> {
+/// Runs a categorical method on aligned category counts (sample and profile reports).
+pub(super) fn categorical(method: Method, r: &[u64], c: &[u64]) -> Result<TestResult> {
     match method {
         Method::Psi => stats::psi(r, c),
         Method::KlDiv => stats::kl_div(r, c),
