@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Hasher;
-use crate::fs::{safe_relative_path, sync_dir};
+use crate::fs::{safe_relative_path, sync_dir, temp_file_in, walk_files};
 use crate::{Digest, Error, Result};
 
 /// A directory of content-addressed, verified-on-read objects.
@@ -92,10 +92,7 @@ impl ArtifactStore {
     /// in place (when its size matches); otherwise the object is (re)written atomically.
     pub fn put_reader(&self, mut reader: impl Read) -> Result<Digest> {
         let objects = self.root.join("objects");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp")
-            .tempfile_in(&objects)
-            .map_err(|e| Error::io(&objects, e))?;
+        let mut tmp = temp_file_in(&objects)?;
         let tmp_path = tmp.path().to_path_buf();
         let mut hasher = Hasher::new();
         let mut size = 0u64;
@@ -141,37 +138,15 @@ impl ArtifactStore {
             kind: MANIFEST_KIND.to_string(),
             files: BTreeMap::new(),
         };
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            let entries = std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::io(&d, e))?;
-                let path = entry.path();
-                let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
-                if ft.is_dir() {
-                    stack.push(path);
-                } else if ft.is_file() {
-                    let rel = path.strip_prefix(dir).map_err(|_| Error::InvalidPath {
-                        path: path.display().to_string(),
-                        reason: "outside the stored directory",
-                    })?;
-                    let rel = rel.to_str().ok_or_else(|| Error::InvalidPath {
-                        path: path.display().to_string(),
-                        reason: "not valid UTF-8",
-                    })?;
-                    let rel = safe_relative_path(rel)?;
-                    let digest = self.put_file(&path)?;
-                    let size = std::fs::metadata(&path)
-                        .map_err(|e| Error::io(&path, e))?
-                        .len();
-                    manifest.files.insert(rel, ManifestEntry { digest, size });
-                } else {
-                    return Err(Error::InvalidPath {
-                        path: path.display().to_string(),
-                        reason: "not a regular file or directory (symbolic links are not followed)",
-                    });
-                }
-            }
+        // A missing directory is an error here, not an empty manifest.
+        std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        for (rel, path) in walk_files(dir)? {
+            let rel = safe_relative_path(&rel)?;
+            let digest = self.put_file(&path)?;
+            let size = std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, e))?
+                .len();
+            manifest.files.insert(rel, ManifestEntry { digest, size });
         }
         self.put_manifest(&manifest)
     }

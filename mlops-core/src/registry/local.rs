@@ -41,7 +41,10 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::fs::{FileLock, safe_relative_path, sync_dir, write_atomic};
+use crate::fs::{
+    FileLock, copy_tree, read_dir_names, read_kv_dir, safe_relative_path, sync_dir, temp_dir_in,
+    write_atomic,
+};
 use crate::tracking::sdk_state_dir;
 use crate::yaml::{self, Map, Value};
 use crate::{ArtifactStore, AuditLog, Error, Result, RunId, now_ms};
@@ -76,49 +79,6 @@ pub(crate) fn root_from_uri(uri: Option<&str>) -> Result<PathBuf> {
         let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
         Ok(cwd.join(path))
     }
-}
-
-fn read_dir_names(dir: &Path) -> Result<Vec<String>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    let mut out = Vec::new();
-    for e in entries {
-        let e = e.map_err(|err| Error::io(dir, err))?;
-        if let Some(n) = e.file_name().to_str() {
-            out.push(n.to_string());
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Reads every file under `dir` as `relative/path -> content` (tags and aliases).
-fn read_kv_dir(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![(dir.to_path_buf(), String::new())];
-    while let Some((d, prefix)) = stack.pop() {
-        for name in read_dir_names(&d)? {
-            if name.starts_with(".tmp") {
-                continue; // a write_atomic temporary
-            }
-            let p = d.join(&name);
-            let key = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if p.is_dir() {
-                stack.push((p, key));
-            } else {
-                let v = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-                out.insert(key, v);
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn check_tag_key(key: &str) -> Result<String> {
@@ -182,19 +142,6 @@ fn page<T>(items: Vec<T>, max_results: u32, token: Option<&str>, limit: u32) -> 
     })
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
-    for name in read_dir_names(from)? {
-        let (a, b) = (from.join(&name), to.join(&name));
-        if a.is_dir() {
-            copy_tree(&a, &b)?;
-        } else {
-            std::fs::copy(&a, &b).map_err(|e| Error::io(&a, e))?;
-        }
-    }
-    Ok(())
-}
-
 impl LocalRegistry {
     /// Opens (creating `models/` and the state directory `<root>.mlops` if needed) the
     /// registry rooted at `root`, the directory MLflow calls the store root (`./mlruns`
@@ -256,12 +203,10 @@ impl LocalRegistry {
         Ok(lock)
     }
 
-    fn tmp_dir(&self) -> Result<PathBuf> {
-        let tmp = self.sdk_dir().join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let d = tmp.join(format!("build-{}", crate::RunId::random()));
-        std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-        Ok(d)
+    /// A build directory in `tmp/`, removed on drop (also on a panic). What is renamed
+    /// out of it into `models/` stays: the removal only finds what is left.
+    fn tmp_dir(&self) -> Result<tempfile::TempDir> {
+        temp_dir_in(&self.sdk_dir().join("tmp"), "build-")
     }
 
     fn model_meta(&self, name: &str) -> Result<(PathBuf, Map)> {
@@ -525,6 +470,8 @@ impl Registry for LocalRegistry {
             return Err(Error::ModelAlreadyExists { name: name.into() });
         }
         let build = self.tmp_dir()?;
+        let staged = build.path().join("model");
+        std::fs::create_dir(&staged).map_err(|e| Error::io(&staged, e))?;
         let now = now_ms() as i64;
         let mut meta = Map::new();
         meta.insert("aliases".into(), Value::Map(Map::new()));
@@ -535,9 +482,9 @@ impl Registry for LocalRegistry {
         meta.insert("last_updated_timestamp".into(), Value::Int(now));
         meta.insert("name".into(), Value::Str(name.into()));
         meta.insert("workspace".into(), Value::Str("default".into()));
-        write_atomic(&build.join("meta.yaml"), yaml::to_yaml(&meta).as_bytes())?;
-        Self::write_version_tags(&build, tags)?;
-        std::fs::rename(&build, &dest).map_err(|e| Error::io(&dest, e))?;
+        write_atomic(&staged.join("meta.yaml"), yaml::to_yaml(&meta).as_bytes())?;
+        Self::write_version_tags(&staged, tags)?;
+        std::fs::rename(&staged, &dest).map_err(|e| Error::io(&dest, e))?;
         sync_dir(&self.root.join("models"))?;
         tracing::info!(model = name, "registered model created");
         self.read_model(name)
@@ -578,7 +525,7 @@ impl Registry for LocalRegistry {
         }
         // Build the renamed copy, then swap it in with two renames.
         let build = self.tmp_dir()?;
-        let staged = build.join("model");
+        let staged = build.path().join("model");
         copy_tree(&self.model_dir(name), &staged)?;
         let now = Value::Int(now_ms() as i64);
         let meta_path = staged.join("meta.yaml");
@@ -596,7 +543,7 @@ impl Registry for LocalRegistry {
             }
         }
         std::fs::rename(&staged, &dest).map_err(|e| Error::io(&dest, e))?;
-        let trash = build.join("old");
+        let trash = build.path().join("old");
         std::fs::rename(self.model_dir(name), &trash)
             .map_err(|e| Error::io(self.model_dir(name), e))?;
         sync_dir(&self.root.join("models"))?;
@@ -610,7 +557,7 @@ impl Registry for LocalRegistry {
             }
             std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
         }
-        let _ = std::fs::remove_dir_all(&build);
+        drop(build); // removes what was moved aside
         tracing::info!(model = name, new_name, "registered model renamed");
         self.read_model(new_name)
     }
@@ -652,7 +599,7 @@ impl Registry for LocalRegistry {
         self.model_meta(name)?;
         let build = self.tmp_dir()?;
         let dir = self.model_dir(name);
-        std::fs::rename(&dir, build.join("old")).map_err(|e| Error::io(&dir, e))?;
+        std::fs::rename(&dir, build.path().join("old")).map_err(|e| Error::io(&dir, e))?;
         sync_dir(&self.root.join("models"))?;
         // Keep the deleted model's alias history aside (a new model of the same name
         // starts a history of its own); the audit log keeps the record either way.
@@ -668,7 +615,7 @@ impl Registry for LocalRegistry {
             }
             std::fs::rename(h, &kept).map_err(|e| Error::io(&kept, e))?;
         }
-        let _ = std::fs::remove_dir_all(&build);
+        drop(build); // removes what was moved aside
         self.audit.append(
             &AliasChange::new("").actor,
             "registry.model.delete",
@@ -690,6 +637,8 @@ impl Registry for LocalRegistry {
         self.model_meta(name)?;
         let version = self.version_dirs(name)?.last().copied().unwrap_or(0) + 1;
         let build = self.tmp_dir()?;
+        let staged = build.path().join("version");
+        std::fs::create_dir(&staged).map_err(|e| Error::io(&staged, e))?;
         let now = now_ms() as i64;
         let mut meta = Map::new();
         meta.insert("creation_timestamp".into(), Value::Int(now));
@@ -714,10 +663,10 @@ impl Registry for LocalRegistry {
         meta.insert("user_id".into(), Value::Null);
         meta.insert("version".into(), Value::Int(version as i64));
         meta.insert("workspace".into(), Value::Str("default".into()));
-        write_atomic(&build.join("meta.yaml"), yaml::to_yaml(&meta).as_bytes())?;
-        Self::write_version_tags(&build, &tags)?;
+        write_atomic(&staged.join("meta.yaml"), yaml::to_yaml(&meta).as_bytes())?;
+        Self::write_version_tags(&staged, &tags)?;
         let dest = self.model_dir(name).join(format!("version-{version}"));
-        std::fs::rename(&build, &dest).map_err(|e| Error::io(&dest, e))?;
+        std::fs::rename(&staged, &dest).map_err(|e| Error::io(&dest, e))?;
         sync_dir(&self.model_dir(name))?;
         self.touch_model(name, |_| {})?;
         tracing::info!(model = name, version, package = %new.package, "model version created");

@@ -40,7 +40,10 @@ use super::{
     RunStatus, RunTag, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_USER, Tracker, ViewType,
     filter, now_millis, validate_batch, validate_key,
 };
-use crate::fs::{FileLock, safe_relative_path, write_atomic, write_atomic_with};
+use crate::fs::{
+    FileLock, copy_tree, is_temp_name, read_kv_dir, safe_relative_path, walk_files, write_atomic,
+    write_atomic_new,
+};
 use crate::mlflow_http::ErrorCode;
 use crate::yaml::{self, Map, Value};
 use crate::{Error, Result};
@@ -357,7 +360,10 @@ impl LocalTracker {
         let params = read_kv_dir(&dir.join("params"))?;
         let tags = read_kv_dir(&dir.join("tags"))?;
         let mut metrics = BTreeMap::new();
-        for (key, path) in list_files_rec(&dir.join("metrics"))? {
+        for (key, path) in walk_files(&dir.join("metrics"))? {
+            if is_temp_name(&key) {
+                continue;
+            }
             let hist = read_metric_file(&path, &key)?;
             if let Some(latest) = hist.into_iter().max_by(|a, b| a.latest_cmp(b)) {
                 metrics.insert(key, latest);
@@ -403,49 +409,6 @@ impl LocalTracker {
     }
 }
 
-/// Reads every file under `dir` (recursively) as `key → content`.
-fn read_kv_dir(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for (k, p) in list_files_rec(dir)? {
-        let v = fs::read(&p).map_err(|e| io(&p, e))?;
-        out.insert(k, String::from_utf8_lossy(&v).into_owned());
-    }
-    Ok(out)
-}
-
-/// Files under `dir`, recursively, as (`a/b` key, path); temp files skipped.
-fn list_files_rec(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![(dir.to_path_buf(), String::new())];
-    while let Some((d, prefix)) = stack.pop() {
-        let rd = match fs::read_dir(&d) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(&d, e)),
-        };
-        for ent in rd {
-            let ent = ent.map_err(|e| io(&d, e))?;
-            let name = ent.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".tmp") {
-                continue;
-            }
-            let key = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let ft = ent.file_type().map_err(|e| io(&ent.path(), e))?;
-            if ft.is_dir() {
-                stack.push((ent.path(), key));
-            } else {
-                out.push((key, ent.path()));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 fn read_metric_file(path: &Path, key: &str) -> Result<Vec<Metric>> {
     let bytes = fs::read(path).map_err(|e| io(path, e))?;
     let text = String::from_utf8_lossy(&bytes);
@@ -484,24 +447,6 @@ fn read_metric_file(path: &Path, key: &str) -> Result<Vec<Metric>> {
         });
     }
     Ok(out)
-}
-
-fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let mut src = fs::File::open(from).map_err(|e| io(from, e))?;
-    write_atomic_with(to, |f| std::io::copy(&mut src, f).map(|_| ()))
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let meta = fs::metadata(from).map_err(|e| io(from, e))?;
-    if meta.is_file() {
-        return copy_atomic(from, to);
-    }
-    fs::create_dir_all(to).map_err(|e| io(to, e))?;
-    for ent in fs::read_dir(from).map_err(|e| io(from, e))? {
-        let ent = ent.map_err(|e| io(from, e))?;
-        copy_tree(&ent.path(), &to.join(ent.file_name()))?;
-    }
-    Ok(())
 }
 
 fn user() -> String {
@@ -901,7 +846,7 @@ impl Tracker for LocalTracker {
         for ent in rd {
             let ent = ent.map_err(|e| io(&dir, e))?;
             let name = ent.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".tmp") {
+            if is_temp_name(&name) {
                 continue;
             }
             let md = ent.metadata().map_err(|e| io(&ent.path(), e))?;
@@ -947,34 +892,15 @@ fn log_param_file(path: &Path, p: &Param) -> Result<()> {
             ),
         )
     };
-    if let Ok(old) = fs::read(path) {
-        let old = String::from_utf8_lossy(&old);
-        return if old == p.value {
-            Ok(())
-        } else {
-            Err(conflict(&old))
-        };
+    if write_atomic_new(path, p.value.as_bytes())? {
+        return Ok(());
     }
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp")
-        .tempfile_in(parent)
-        .map_err(|e| io(parent, e))?;
-    tmp.write_all(p.value.as_bytes()).map_err(|e| io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| io(path, e))?;
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-            let old = fs::read(path).map_err(|e| io(path, e))?;
-            let old = String::from_utf8_lossy(&old);
-            if old == p.value {
-                Ok(())
-            } else {
-                Err(conflict(&old))
-            }
-        }
-        Err(e) => Err(io(path, e.error)),
+    let old = fs::read(path).map_err(|e| io(path, e))?;
+    let old = String::from_utf8_lossy(&old);
+    if old == p.value {
+        Ok(())
+    } else {
+        Err(conflict(&old))
     }
 }
 

@@ -143,3 +143,127 @@ fn tracking_logger() {
         t.log_batch(&run, &pts, &[], &[]).unwrap();
     }
 }
+
+/// Writes one file of every kind the SDK writes under `MLOPS_CHILD_MODES_ROOT`, in a
+/// process whose umask is `MLOPS_CHILD_UMASK` (set by the parent through `sh`), then
+/// checks every mode under the root (see `modes`).
+#[cfg(unix)]
+#[test]
+fn mode_writer() {
+    let Ok(root) = std::env::var("MLOPS_CHILD_MODES_ROOT") else {
+        return;
+    };
+    use mlops_core::mlflow_http::{MlflowHttp, RetryPolicy};
+    use mlops_core::tracking::{LocalTracker, Metric, Param, RestTracker, Run, RunOptions};
+    use mlops_core::{
+        AliasChange, LocalRegistry, NewVersion, Registry, RunInfo, RunStatus, RunTag, Tracker,
+    };
+    use std::sync::Arc;
+    let root = PathBuf::from(root);
+    let umask = std::env::var("MLOPS_CHILD_UMASK").unwrap();
+    // The umask really is the one asked for (Linux reports it in /proc).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    assert_eq!(
+        u32::from_str_radix(line["Umask:".len()..].trim(), 8).unwrap(),
+        u32::from_str_radix(&umask, 8).unwrap(),
+        "{line}"
+    );
+
+    // Sources for artifacts, outside the checked root.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("notes.txt"), b"notes").unwrap();
+    std::fs::create_dir_all(src.path().join("tree/a")).unwrap();
+    std::fs::write(src.path().join("tree/a/b.txt"), b"b").unwrap();
+
+    // Tracking: experiment meta and tags, run meta, params, tags, metric appends,
+    // artifacts, a status change (meta.yaml rewritten), a download.
+    let store = root.join("mlruns");
+    let t = LocalTracker::open(&store).unwrap();
+    let exp = t
+        .create_experiment("modes", None, &[RunTag::new("team", "ml")])
+        .unwrap();
+    let t: Arc<dyn Tracker> = Arc::new(t);
+    let run = Run::start(t.clone(), &exp, RunOptions::named("r")).unwrap();
+    run.log_param("lr", "0.1").unwrap();
+    run.log_param("opt/name", "adam").unwrap();
+    run.set_tag("stage", "dev").unwrap();
+    run.log_metric("loss", 0.5, 0).unwrap();
+    run.log_metric("loss", 0.25, 1).unwrap();
+    run.log_artifact(&src.path().join("notes.txt"), None)
+        .unwrap();
+    run.log_artifact(&src.path().join("tree"), Some("tree"))
+        .unwrap();
+    let run_id = run.id().to_string();
+    run.end().unwrap();
+    t.log_batch(
+        &run_id,
+        &[Metric::new("loss", 0.125, 1_700_000_000_000, 2)],
+        &[Param::new("extra", "1")],
+        &[],
+    )
+    .unwrap();
+    t.download_artifacts(&run_id, "tree", &root.join("downloaded"))
+        .unwrap();
+
+    // The spool of a run whose server is unreachable.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let http = MlflowHttp::new(&format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .with_retry(RetryPolicy::none());
+    let offline = Run::attach(
+        Arc::new(RestTracker::new(http)),
+        RunInfo {
+            run_id: "0123456789abcdef0123456789abcdef".into(),
+            experiment_id: "1".into(),
+            run_name: "offline".into(),
+            user_id: "u".into(),
+            status: RunStatus::Running,
+            start_time: Some(1),
+            end_time: None,
+            artifact_uri: String::new(),
+            lifecycle_stage: "active".into(),
+        },
+        RunOptions {
+            batch_size: 1,
+            spool_dir: Some(root.join("spool")),
+            ..RunOptions::default()
+        },
+    );
+    offline.log_metric_at("m", 1.0, 0, 1).unwrap();
+    offline.flush().unwrap();
+    assert!(offline.spool_path().unwrap().is_file());
+    std::mem::forget(offline); // no end() against a server that is not there
+
+    // Registry: model, tags, version with its package, alias (history, audit log),
+    // rename (a copy of the model's tree).
+    let reg = LocalRegistry::open(&store).unwrap();
+    let pkg = src.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("sub")).unwrap();
+    std::fs::write(pkg.join("model.bin"), [1u8, 2, 3]).unwrap();
+    std::fs::write(pkg.join("sub/conf.json"), b"{}").unwrap();
+    let digest = reg.artifact_store().put_dir(&pkg).unwrap();
+    let mut tags = std::collections::BTreeMap::new();
+    tags.insert("owner".to_string(), "team".to_string());
+    reg.create_model("m", Some("a model"), &tags).unwrap();
+    reg.create_version("m", &NewVersion::new(digest, "file:///pkg"))
+        .unwrap();
+    reg.set_alias("m", "champion", 1, &AliasChange::new("first"))
+        .unwrap();
+    reg.rename_model("m", "renamed").unwrap();
+    reg.artifact_store()
+        .export_dir(&digest, &root.join("export/pkg"))
+        .unwrap();
+
+    // The fs helpers themselves.
+    mlops_core::fs::write_atomic(&root.join("fs/atomic.txt"), b"a").unwrap();
+    assert!(mlops_core::fs::write_atomic_new(&root.join("fs/new.txt"), b"n").unwrap());
+    mlops_core::fs::copy_tree(&src.path().join("tree"), &root.join("fs/copy/tree")).unwrap();
+
+    let mask = u32::from_str_radix(&umask, 8).unwrap();
+    let files = crate::modes::check_tree(&root, mask);
+    println!("checked {} files under umask {umask}", files.len());
+}

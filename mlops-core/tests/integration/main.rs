@@ -9,6 +9,8 @@ mod audit;
 mod child;
 mod harness;
 mod mlflow_server;
+#[cfg(unix)]
+mod modes;
 mod registry;
 mod store;
 mod tracking;
