@@ -13,4 +13,21 @@ pub enum Error {
     /// An error from the training layer.
     #[error(transparent)]
     Train(#[from] mlops_train::Error),
+    /// A configuration value (judge, strategy, simulation) is out of range.
+    #[error("invalid configuration: {field}: {reason}")]
+    InvalidConfig {
+        /// The field, as written in the configuration.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The data of one look cannot be judged (counts shrank, successes above n, wrong
+    /// kind of data for the metric, looks out of order).
+    #[error("look {look}: {reason}")]
+    InvalidLook {
+        /// The look, as numbered by the caller.
+        look: u64,
+        /// What is wrong.
+        reason: String,
+    },
 }

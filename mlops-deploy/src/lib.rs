@@ -1,9 +1,9 @@
 //! Deployment for the `mlops` SDK.
 //!
-//! This crate will provide the local model server and KServe adapters, canary and
-//! blue-green rollouts judged by sequential statistics, live monitors and retraining
-//! triggers. It serves `dyn Model` loaded through flavors and never names a concrete
-//! model type.
+//! This crate provides canary and blue-green rollouts judged by always-valid sequential
+//! statistics ([`judge`]); the local model server, KServe adapters, live monitors and
+//! retraining triggers come with their issues. It serves `dyn Model` loaded through
+//! flavors and never names a concrete model type.
 //!
 //! ## Crate feature flags
 //!
@@ -12,5 +12,12 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod judge;
+pub mod strategy;
 
 pub use error::{Error, Result};
+pub use judge::{
+    Arm, ArmPair, Boundary, Decision, Guardrail, Judge, JudgeConfig, MetricKind, MetricSpec,
+    NoDecisionAction, Outcome, Verdict,
+};
+pub use strategy::{Analysis, Strategy};

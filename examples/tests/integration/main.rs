@@ -4,4 +4,5 @@
 
 mod data;
 mod eval;
+mod judge;
 mod quickstart;

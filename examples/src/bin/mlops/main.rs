@@ -13,6 +13,7 @@ mod audit;
 mod data;
 mod drift;
 mod eval;
+mod judge;
 mod models;
 mod store;
 
@@ -42,6 +43,8 @@ enum Command {
     Data(data::Cmd),
     #[command(flatten)]
     Eval(eval::Cmd),
+    #[command(flatten)]
+    Judge(judge::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Drift(c) => drift::run(c),
         Command::Data(c) => data::run(c),
         Command::Eval(c) => eval::run(c),
+        Command::Judge(c) => judge::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,337 @@
+//! A strategy exported as Argo Rollouts data: `spec.strategy` of a `Rollout` and the
+//! `AnalysisTemplate`s its analyses reference (field names as in Argo's
+//! `docs/features/specification.md` and `analysis_types.go`).
+//!
+//! Argo cannot call the judge, so a `judge` step becomes an inline analysis whose one
+//! metric computes the decision in PromQL from the arms' counters (`result` is −1
+//! rollback, 0 no decision, 1 promote): failure on −1 (`failureLimit: 0`), success on 1
+//! (`consecutiveSuccessLimit: 1`), and at `count` (the horizon) Argo's rule for both
+//! limits makes the metric Inconclusive, which pauses the rollout for a person. PromQL
+//! has no normal distribution function, so the exported test is the **symmetric**
+//! normal mixture restricted to the harmful (resp. better) side: `Λ ≥ 1/α` with the
+//! estimate on that side implies the half-normal statistic crosses too (its factor
+//! `2Φ(·)` is ≥ 1 there), so the exported test is valid and slightly more conservative
+//! than the in-process judge (about half its spare α; see canary.md §3.3).
+
+use serde_json::{Value, json};
+
+use super::analysis::{Analysis, AnalysisMetric, Provider};
+use super::{BlueGreen, Canary, Shadow, Step, Strategy};
+use crate::error::{Error, Result};
+use crate::judge::{JudgeConfig, MetricKind};
+
+/// How the exported PromQL finds each arm's counters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArmQueries {
+    /// Query template for an arm's requests; `{model}` and `{version}` are replaced.
+    pub total: String,
+    /// Query template for an arm's successes (errors, for an error-rate metric).
+    pub successes: String,
+}
+
+impl Default for ArmQueries {
+    /// The `serve` helper's counters: all requests of a version, and those answered
+    /// with a 5xx (an error-rate metric, lower is better).
+    fn default() -> Self {
+        Self {
+            total: r#"sum(model_requests_total{model="{model}",version="{version}"})"#.into(),
+            successes:
+                r#"sum(model_requests_total{model="{model}",version="{version}",code=~"5.."})"#
+                    .into(),
+        }
+    }
+}
+
+/// What the export needs to know about the deployment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArgoContext {
+    /// The Rollout's name (templates are named after it).
+    pub name: String,
+    /// Registered model name (the `model` label).
+    pub model: String,
+    /// Version serving now (the `version` label of the control arm).
+    pub stable_version: String,
+    /// Version rolled out (the canary arm).
+    pub canary_version: String,
+    /// Prometheus address for metrics without their own.
+    pub prometheus: String,
+    /// Counter queries.
+    pub queries: ArmQueries,
+    /// Image of `command` analysis jobs.
+    pub check_image: String,
+}
+
+/// Everything a strategy exports: the `spec.strategy` value and the templates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArgoExport {
+    /// `spec.strategy` of the Rollout.
+    pub strategy: Value,
+    /// `AnalysisTemplate` manifests, in a stable order.
+    pub templates: Vec<Value>,
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::InvalidConfig {
+        field: "strategy".into(),
+        reason: format!("{what} cannot be expressed in Argo Rollouts"),
+    }
+}
+
+fn sub(template: &str, model: &str, version: &str) -> String {
+    template
+        .replace("{model}", model)
+        .replace("{version}", version)
+}
+
+/// PromQL of the judge's decision code (−1, 0, 1) over the arms' counters.
+pub fn judge_promql(cfg: &JudgeConfig, ctx: &ArgoContext) -> Result<String> {
+    if cfg.metric.kind != MetricKind::Proportion {
+        return Err(unsupported(
+            "a judge over means (Prometheus counters give no sum of squares)",
+        ));
+    }
+    let q = |t: &str, v: &str| format!("scalar({})", sub(t, &ctx.model, v));
+    // `or vector(0)` keeps a missing series (no errors yet) from emptying the result.
+    let q0 = |t: &str, v: &str| format!("scalar(({}) or vector(0))", sub(t, &ctx.model, v));
+    let nc = q(&ctx.queries.total, &ctx.canary_version);
+    let nb = q(&ctx.queries.total, &ctx.stable_version);
+    let xc = q0(&ctx.queries.successes, &ctx.canary_version);
+    let xb = q0(&ctx.queries.successes, &ctx.stable_version);
+    let sign = if cfg.metric.higher_is_better { "" } else { "-" };
+    let t2 = cfg.tau * cfg.tau;
+    let thr = (1.0 / cfg.alpha).ln();
+    let pc = format!("({xc} / {nc})");
+    let pb = format!("({xb} / {nb})");
+    let d = format!("({sign}({pc} - {pb}))");
+    let pbar = format!("(({xc} + {xb}) / ({nc} + {nb}))");
+    let s2p = format!("({pbar} * (1 - {pbar}) * (1 / {nc} + 1 / {nb}))");
+    let s2u = format!("({pc} * (1 - {pc}) / {nc} + {pb} * (1 - {pb}) / {nb})");
+    let y = format!("({d} + {})", cfg.margin);
+    let ln_mix = |est: &str, s2: &str| {
+        format!(
+            "(0.5 * ln(vector({s2} / ({s2} + {t2}))) + vector({t2} * {est} * {est} / (2 * {s2} * ({s2} + {t2}))))"
+        )
+    };
+    let warm = format!(
+        "(vector({nc}) >= bool {m}) * (vector({nb}) >= bool {m})",
+        m = cfg.min_samples
+    );
+    let harm = format!(
+        "(({} >= bool {thr}) * (vector({d}) < bool 0) * {warm})",
+        ln_mix(&d, &s2p)
+    );
+    let promote = format!(
+        "(({} >= bool {thr}) * (vector({y}) > bool 0) * {warm})",
+        ln_mix(&y, &s2u)
+    );
+    Ok(format!("{promote} * (1 - {harm}) - {harm}"))
+}
+
+fn metric_value(m: &AnalysisMetric, ctx: &ArgoContext) -> Result<Value> {
+    let mut out = serde_json::Map::new();
+    out.insert("name".into(), json!(m.name));
+    if let Some(i) = m.interval {
+        out.insert("interval".into(), json!(i.to_string()));
+    }
+    if let Some(c) = m.count {
+        out.insert("count".into(), json!(c));
+    }
+    if let Some(d) = m.initial_delay {
+        out.insert("initialDelay".into(), json!(d.to_string()));
+    }
+    let (mut success, mut failure) = (m.success_condition.clone(), m.failure_condition.clone());
+    let mut failure_limit = m.failure_limit;
+    let mut consecutive_success = m.consecutive_success_limit;
+    let mut inconclusive_limit = m.inconclusive_limit;
+    let provider = match &m.provider {
+        Provider::Prometheus { address, query } => json!({"prometheus": {
+            "address": address.clone().unwrap_or_else(|| ctx.prometheus.clone()),
+            "query": query,
+        }}),
+        Provider::Judge(cfg) => {
+            let (s, f) = Provider::judge_conditions();
+            success = Some(s.into());
+            failure = Some(f.into());
+            failure_limit = 0;
+            consecutive_success = 1;
+            // "No decision yet" measurements are inconclusive; they must not end the
+            // metric before `count` (the horizon), where Argo makes it Inconclusive.
+            inconclusive_limit = m.count.unwrap_or(u32::MAX / 2);
+            json!({"prometheus": {"address": ctx.prometheus, "query": judge_promql(cfg, ctx)?}})
+        }
+        Provider::Command { argv } => json!({"job": {"spec": {
+            "backoffLimit": 0,
+            "template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "check", "image": ctx.check_image, "command": argv}],
+            }},
+        }}}),
+        Provider::Golden { .. } => {
+            return Err(unsupported(
+                "a golden-request metric (run it with a command metric instead)",
+            ));
+        }
+    };
+    if let Some(s) = success {
+        out.insert("successCondition".into(), json!(s));
+    }
+    if let Some(f) = failure {
+        out.insert("failureCondition".into(), json!(f));
+    }
+    out.insert("failureLimit".into(), json!(failure_limit));
+    out.insert("inconclusiveLimit".into(), json!(inconclusive_limit));
+    out.insert(
+        "consecutiveErrorLimit".into(),
+        json!(m.consecutive_error_limit),
+    );
+    if consecutive_success > 0 {
+        out.insert("consecutiveSuccessLimit".into(), json!(consecutive_success));
+    }
+    out.insert("provider".into(), provider);
+    Ok(Value::Object(out))
+}
+
+/// The `AnalysisTemplate` of an analysis.
+pub fn analysis_template(
+    analysis: &Analysis,
+    template_name: &str,
+    ctx: &ArgoContext,
+) -> Result<Value> {
+    let metrics = analysis
+        .metrics
+        .iter()
+        .map(|m| metric_value(m, ctx))
+        .collect::<Result<Vec<_>>>()?;
+    let mut spec = json!({"metrics": metrics});
+    if !analysis.dry_run.is_empty() {
+        spec["dryRun"] = json!(
+            analysis
+                .dry_run
+                .iter()
+                .map(|n| json!({"metricName": n}))
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": template_name, "labels": {"app.kubernetes.io/managed-by": "mlops"}},
+        "spec": spec,
+    }))
+}
+
+fn template_ref(name: &str) -> Value {
+    json!({"templates": [{"templateName": name}]})
+}
+
+fn judge_analysis(
+    cfg: &JudgeConfig,
+    max: Option<super::Duration>,
+    look: super::Duration,
+) -> Analysis {
+    let count = max.map(|m| (m.seconds() / look.seconds().max(1)).max(1) as u32);
+    Analysis {
+        name: "judge".into(),
+        metrics: vec![AnalysisMetric {
+            name: "judge".into(),
+            interval: Some(look),
+            count,
+            initial_delay: None,
+            success_condition: None,
+            failure_condition: None,
+            failure_limit: 0,
+            inconclusive_limit: 0,
+            consecutive_error_limit: 4,
+            consecutive_success_limit: 1,
+            no_data: super::analysis::NoData::Inconclusive,
+            provider: Provider::Judge(cfg.clone()),
+        }],
+        dry_run: Vec::new(),
+    }
+}
+
+/// Exports a strategy; `look` is the interval between the judge's looks in Argo.
+pub fn export(strategy: &Strategy, ctx: &ArgoContext, look: super::Duration) -> Result<ArgoExport> {
+    strategy.validate()?;
+    let mut templates = Vec::new();
+    let mut add = |a: &Analysis, suffix: &str| -> Result<Value> {
+        let name = format!("{}-{}", ctx.name, suffix);
+        templates.push(analysis_template(a, &name, ctx)?);
+        Ok(template_ref(&name))
+    };
+    let strategy = match strategy {
+        Strategy::Canary(Canary {
+            steps,
+            judge,
+            background_analysis,
+        }) => {
+            let mut out = Vec::new();
+            for (i, step) in steps.iter().enumerate() {
+                out.push(match step {
+                    Step::SetWeight(w) => json!({"setWeight": w}),
+                    Step::Pause { duration: Some(d) } => json!({"pause": {"duration": d.to_string()}}),
+                    Step::Pause { duration: None } => json!({"pause": {}}),
+                    Step::Judge { max_duration } => {
+                        json!({"analysis": add(&judge_analysis(judge, *max_duration, look), &format!("judge-{i}"))?})
+                    }
+                    Step::Analysis(a) => json!({"analysis": add(a, &format!("{}-{i}", a.name))?}),
+                });
+            }
+            let mut canary = json!({"steps": out});
+            if let Some(a) = background_analysis {
+                canary["analysis"] = add(a, &a.name)?;
+            }
+            json!({"canary": canary})
+        }
+        Strategy::BlueGreen(BlueGreen {
+            pre_promotion_analysis,
+            auto_promotion_enabled,
+            auto_promotion_seconds,
+            post_promotion_analysis,
+            scale_down_delay_seconds,
+        }) => {
+            let mut bg = json!({
+                "activeService": format!("{}-active", ctx.name),
+                "previewService": format!("{}-preview", ctx.name),
+                "autoPromotionEnabled": auto_promotion_enabled,
+                "scaleDownDelaySeconds": scale_down_delay_seconds,
+            });
+            if let Some(s) = auto_promotion_seconds {
+                bg["autoPromotionSeconds"] = json!(s);
+            }
+            if let Some(a) = pre_promotion_analysis {
+                bg["prePromotionAnalysis"] = add(a, &format!("{}-pre", a.name))?;
+            }
+            if let Some(a) = post_promotion_analysis {
+                bg["postPromotionAnalysis"] = add(a, &format!("{}-post", a.name))?;
+            }
+            json!({"blueGreen": bg})
+        }
+        Strategy::Shadow(Shadow {
+            percent,
+            duration,
+            analysis,
+            promote_on_success,
+        }) => {
+            // Mirroring needs Argo's traffic routing (managedRoutes); the route is
+            // removed again before the decision.
+            let mut steps = vec![
+                json!({"setMirrorRoute": {"name": "mlops-shadow", "percentage": percent,
+                        "match": [{"method": {"prefix": "POST"}}]}}),
+                json!({"pause": {"duration": duration.to_string()}}),
+            ];
+            if let Some(a) = analysis {
+                steps.push(json!({"analysis": add(a, &format!("{}-shadow", a.name))?}));
+            }
+            steps.push(json!({"setMirrorRoute": {"name": "mlops-shadow"}}));
+            if !promote_on_success {
+                steps.push(json!({"pause": {}}));
+            }
+            json!({"canary": {"steps": steps}})
+        }
+    };
+    Ok(ArgoExport {
+        strategy,
+        templates,
+    })
+}
