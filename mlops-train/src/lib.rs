@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+mod canonical;
 mod error;
 pub mod evaluation;
 pub mod features;
@@ -52,6 +53,7 @@ pub mod metrics;
 mod model;
 pub mod package;
 pub mod stats;
+mod targets;
 pub mod tracked;
 pub mod train;
 

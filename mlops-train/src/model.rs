@@ -171,7 +171,7 @@ pub fn evaluate(model: &dyn Model, frame: &DataFrame) -> Result<crate::Evaluatio
             labels,
             proba,
         } => {
-            let y = crate::train::class_targets(frame, target, &classes)?;
+            let y = crate::targets::class_targets(frame, target, &classes)?;
             crate::Evaluation::classification(
                 &y,
                 &labels,
@@ -180,7 +180,7 @@ pub fn evaluate(model: &dyn Model, frame: &DataFrame) -> Result<crate::Evaluatio
             )?
         }
         Prediction::Values(v) => {
-            let y = crate::train::value_targets(frame, target)?;
+            let y = crate::targets::value_targets(frame, target)?;
             crate::Evaluation::regression(&y, &v)?
         }
     };
