@@ -57,10 +57,11 @@ mod error;
 pub mod fs;
 mod lineage;
 pub mod mlflow_http;
+pub mod prelude;
 pub mod registry;
 mod store;
 pub mod tracking;
-mod yaml;
+pub mod yaml;
 
 pub use audit::{AuditLog, AuditRecord, AuditVerification, format_utc_ms, now_ms};
 pub use digest::{Digest, Hasher};
@@ -70,7 +71,9 @@ pub use registry::{
     AliasChange, AliasMove, LocalRegistry, MlflowRegistry, ModelVersion, NewVersion,
     RegisteredModel, Registry, registry_from_env, registry_from_uri,
 };
-pub use store::{ArtifactStore, MANIFEST_KIND, Manifest, ManifestEntry, ObjectReader};
+pub use store::{
+    ArtifactStore, MANIFEST_KIND, MAX_MANIFEST_BYTES, Manifest, ManifestEntry, ObjectReader,
+};
 pub use tracking::{
     Experiment, LocalTracker, Metric, Param, RestTracker, Run, RunInfo, RunOptions, RunRecord,
     RunStatus, RunTag, SearchRuns, Tracker, ViewType, tracker_from_env, tracker_from_uri,

@@ -12,6 +12,9 @@
 //! double-quoted scalar with every non-printable character escaped. Keys are sorted as
 //! PyYAML sorts them, so a file written here diffs cleanly against one written there.
 //! Fields this crate does not know are kept as they were read and written back.
+//!
+//! [`Value`], [`Map`], [`parse_map`] and [`to_yaml`] are public so the other YAML file of MLflow's
+//! layout, a model's `MLmodel` (written by `mlops-train`), uses this same writer.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,7 +26,7 @@ use crate::{Error, Result};
 
 /// A YAML value as MLflow's metadata uses them.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
     /// `null` (and `~`, and an empty value).
     Null,
     /// `true` / `false`.
@@ -41,11 +44,11 @@ pub(crate) enum Value {
 }
 
 /// A mapping with string keys, sorted (PyYAML's `sort_keys=True`).
-pub(crate) type Map = BTreeMap<String, Value>;
+pub type Map = BTreeMap<String, Value>;
 
 impl Value {
     /// The string, when this is one.
-    pub(crate) fn as_str(&self) -> Option<&str> {
+    pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
@@ -131,7 +134,7 @@ fn convert(y: Yaml, path: &Path) -> Result<Value> {
 }
 
 /// Parses a document whose top level is a mapping. `path` only names the file in errors.
-pub(crate) fn parse_map(text: &str, path: &Path) -> Result<Map> {
+pub fn parse_map(text: &str, path: &Path) -> Result<Map> {
     let docs = YamlLoader::load_from_str(text).map_err(|e| Error::Malformed {
         path: path.to_path_buf(),
         problem: format!("not YAML: {e}"),
@@ -159,7 +162,7 @@ pub(crate) fn read_map(path: &Path) -> Result<Map> {
 
 /// Writes a mapping as PyYAML's `safe_dump(default_flow_style=False, sort_keys=True)`
 /// would, up to the choice of quoting style.
-pub(crate) fn to_yaml(map: &Map) -> String {
+pub fn to_yaml(map: &Map) -> String {
     let mut out = String::new();
     if map.is_empty() {
         out.push_str("{}\n");

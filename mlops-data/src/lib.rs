@@ -10,6 +10,10 @@
 //! datasets a model was trained on, and by `mlops-deploy` to watch live data drift.
 //! It knows nothing about models or serving.
 //!
+//! One dependency suffices: the crate below is re-exported as [`core`]
+//! (`mlops_data::core` is `mlops_core`) and polars, the version this crate is built
+//! on, as [`polars`]; [`prelude`] has the names every data check uses.
+//!
 //! ## Crate feature flags
 //!
 //! None yet.
@@ -24,8 +28,15 @@ mod dataset;
 pub mod drift;
 mod error;
 mod io;
+pub mod prelude;
 mod profile;
 mod validate;
+
+/// `mlops-core`, the crate below (ids, stores, tracking, registry), re-exported so
+/// one dependency suffices and the versions cannot drift apart.
+pub use mlops_core as core;
+/// polars, the version every frame of this crate is, re-exported for the same reason.
+pub use polars;
 
 pub use contract::{
     ColumnCheck, ColumnSpec, Contract, ContractChange, ContractDiff, CustomCheck, DType, Direction,

@@ -241,7 +241,9 @@ impl Contract {
     }
 
     /// Validates a lazy frame: one aggregated query for every check, then one small
-    /// query per failed row-level check for its sample.
+    /// query per failed row-level check for its sample. Three steps: `plan` compiles
+    /// the checks against the schema, `evaluate` runs the queries, `judge_and_sample`
+    /// decides each check and samples the failing rows.
     pub fn validate_lazy(
         &self,
         lf: LazyFrame,
@@ -250,6 +252,17 @@ impl Contract {
         self.check_well_formed()?;
         let mut lf = lf;
         let schema = lf.collect_schema()?;
+        let plan = self.plan(&lf, &schema)?;
+        let evaluated = evaluate(&plan, &lf, options)?;
+        self.judge_and_sample(plan, evaluated, &lf, options)
+    }
+
+    /// Step 1 of [`Contract::validate_lazy`]: compiles every check against the schema
+    /// into aggregate expressions (one `select`), per-distinct-value checks of
+    /// low-cardinality string columns, and the judgement each check will get. Checks
+    /// that the schema alone decides (missing columns, wrong dtypes, inapplicable
+    /// checks) are failures already.
+    fn plan(&self, lf: &LazyFrame, schema: &Schema) -> Result<Plan> {
         let mut failures: Vec<CheckFailure> = Vec::new();
         let mut checks = 0usize;
         let mut aggs: Vec<Expr> = vec![len().cast(DataType::UInt64).alias("k0")];
@@ -338,7 +351,7 @@ impl Contract {
             });
             let low_cardinality = (dtype.is_string() || dtype.is_categorical() || dtype.is_enum())
                 && string_values
-                && low_cardinality(&lf, name)?;
+                && low_cardinality(lf, name)?;
             if !spec.nullable {
                 checks += 1;
                 plans.push(Planned {
@@ -763,108 +776,40 @@ impl Contract {
             });
         }
 
-        // --- the one pass ---
-        let query = lf.clone().select(aggs);
-        let row = if options.streaming {
-            crate::io::collect_streaming(query)?
-        } else {
-            query.collect()?
-        };
-        // String value checks: one group-by per column, the checks run on its distinct
-        // values (a low-cardinality column has a handful), each weighted by its rows.
-        let mut side: BTreeMap<usize, f64> = BTreeMap::new();
-        for (name, checks) in distinct {
-            let exprs: Vec<Expr> = checks
-                .iter()
-                .map(|(k, e)| e.clone().alias(format!("k{k}")))
-                .collect();
-            let query = lf
-                .clone()
-                .select([col(name.as_str())])
-                .group_by([col(name.as_str())])
-                .agg([len().alias(DISTINCT_N)])
-                .select(exprs);
-            let out = if options.streaming {
-                crate::io::collect_streaming(query)?
-            } else {
-                query.collect()?
-            };
-            for (k, _) in &checks {
-                let v = out
-                    .column(&format!("k{k}"))
-                    .ok()
-                    .and_then(|c| c.cast(&DataType::Float64).ok())
-                    .and_then(|c| c.f64().ok().and_then(|c| c.get(0)))
-                    .unwrap_or(0.0);
-                side.insert(*k, v);
-            }
-        }
-        let get = |k: usize| -> Option<f64> {
-            if k >= SIDE_KEYS {
-                return side.get(&k).copied();
-            }
-            let c = row.column(&format!("k{k}")).ok()?;
-            let c = c.cast(&DataType::Float64).ok()?;
-            c.f64().ok()?.get(0)
-        };
-        let rows = get(0).unwrap_or(0.0) as u64;
+        Ok(Plan {
+            checks,
+            failures,
+            aggs,
+            distinct,
+            plans,
+            counts_keys,
+        })
+    }
+
+    /// Step 3 of [`Contract::validate_lazy`]: judges every planned check on the
+    /// evaluated numbers and samples failing rows for the checks that failed (one
+    /// bounded query each).
+    fn judge_and_sample(
+        &self,
+        plan: Plan,
+        evaluated: Evaluated,
+        lf: &LazyFrame,
+        options: &ValidateOptions,
+    ) -> Result<ValidationReport> {
+        let Plan {
+            mut checks,
+            mut failures,
+            plans: plan_checks,
+            ..
+        } = plan;
+        let Evaluated { rows, columns, .. } = &evaluated;
+        let rows = *rows;
+        let get = |k: usize| evaluated.get(k);
         for f in failures.iter_mut() {
             if f.check == "column_exists" {
                 f.failing_rows = rows;
             }
         }
-        let mut unproved: Vec<Expr> = Vec::new();
-        for (name, nulls, nan_inf) in &counts_keys {
-            let Some(proof) = nan_inf else { continue };
-            let non_null = rows.saturating_sub(get(*nulls).unwrap_or(0.0) as u64);
-            let proved = proof.is_some_and(|k| get(k).unwrap_or(-1.0) as u64 == non_null);
-            if !proved {
-                let c = col(name.as_str());
-                unproved.push(
-                    c.clone()
-                        .is_nan()
-                        .sum()
-                        .cast(DataType::UInt64)
-                        .alias(format!("{name}__nan")),
-                );
-                unproved.push(
-                    c.is_infinite()
-                        .sum()
-                        .cast(DataType::UInt64)
-                        .alias(format!("{name}__inf")),
-                );
-            }
-        }
-        let nan_inf_row = if unproved.is_empty() {
-            None
-        } else {
-            let query = lf.clone().select(unproved);
-            Some(if options.streaming {
-                crate::io::collect_streaming(query)?
-            } else {
-                query.collect()?
-            })
-        };
-        let count_of = |name: &str| -> u64 {
-            nan_inf_row
-                .as_ref()
-                .and_then(|r| r.column(name).ok())
-                .and_then(|c| c.cast(&DataType::UInt64).ok())
-                .and_then(|c| c.u64().ok().and_then(|c| c.get(0)))
-                .unwrap_or(0)
-        };
-        let mut columns = BTreeMap::new();
-        for (name, nulls, _) in &counts_keys {
-            columns.insert(
-                name.clone(),
-                ColumnCounts {
-                    nulls: get(*nulls).unwrap_or(0.0) as u64,
-                    nan: count_of(&format!("{name}__nan")),
-                    inf: count_of(&format!("{name}__inf")),
-                },
-            );
-        }
-
         // --- row count ---
         if self.table.min_rows.is_some() || self.table.max_rows.is_some() {
             checks += 1;
@@ -895,7 +840,7 @@ impl Contract {
         }
 
         // --- judge, then sample the failures ---
-        for p in plans {
+        for p in plan_checks {
             let failure = match &p.judge {
                 Judge::Rows {
                     fail,
@@ -929,7 +874,7 @@ impl Contract {
                         continue;
                     }
                     let (sample_rows, sample_values) = sample(
-                        &lf,
+                        lf,
                         (**fail).clone(),
                         value.as_deref().cloned(),
                         options.sample_size,
@@ -954,7 +899,7 @@ impl Contract {
                     }
                     let (sample_rows, sample_values) = match &p.column {
                         Some(c) => {
-                            sample(&lf, col(c.as_str()).is_null(), None, options.sample_size)?
+                            sample(lf, col(c.as_str()).is_null(), None, options.sample_size)?
                         }
                         None => (Vec::new(), Vec::new()),
                     };
@@ -1003,9 +948,155 @@ impl Contract {
             rows,
             checks,
             failures,
-            columns,
+            columns: columns.clone(),
         })
     }
+}
+
+/// A contract compiled against a schema ([`Contract::plan`]).
+struct Plan {
+    /// Checks counted so far (the row-count rule is counted when judged).
+    checks: usize,
+    /// Failures the schema alone decided.
+    failures: Vec<CheckFailure>,
+    /// The aggregates of the one `select` (`k0` is the row count).
+    aggs: Vec<Expr>,
+    /// Per-distinct-value checks: column -> (side key, weighted pass count).
+    distinct: BTreeMap<String, Vec<(usize, Expr)>>,
+    /// How each aggregated check is judged.
+    plans: Vec<Planned>,
+    /// Columns whose null (and NaN/inf) counts the report lists.
+    counts_keys: Vec<CountKeys>,
+}
+
+/// The numbers a [`Plan`]'s queries produced ([`evaluate`]).
+struct Evaluated {
+    /// The one aggregated row.
+    row: DataFrame,
+    /// Results of the per-distinct-value queries, by side key.
+    side: BTreeMap<usize, f64>,
+    /// Rows of the frame.
+    rows: u64,
+    /// Null, NaN and inf counts per column.
+    columns: BTreeMap<String, ColumnCounts>,
+}
+
+impl Evaluated {
+    /// The value of aggregate `k` (a key of the row, or a side key).
+    fn get(&self, k: usize) -> Option<f64> {
+        lookup(&self.row, &self.side, k)
+    }
+}
+
+fn lookup(row: &DataFrame, side: &BTreeMap<usize, f64>, k: usize) -> Option<f64> {
+    if k >= SIDE_KEYS {
+        return side.get(&k).copied();
+    }
+    let c = row.column(&format!("k{k}")).ok()?;
+    let c = c.cast(&DataType::Float64).ok()?;
+    c.f64().ok()?.get(0)
+}
+
+/// Step 2 of [`Contract::validate_lazy`]: runs the plan's queries (the one aggregated
+/// `select`, a group-by per low-cardinality string column, NaN/inf counts the range
+/// checks did not prove zero) and returns their numbers.
+fn evaluate(plan: &Plan, lf: &LazyFrame, options: &ValidateOptions) -> Result<Evaluated> {
+    // --- the one pass ---
+    let query = lf.clone().select(plan.aggs.clone());
+    let row = if options.streaming {
+        crate::io::collect_streaming(query)?
+    } else {
+        query.collect()?
+    };
+    // String value checks: one group-by per column, the checks run on its distinct
+    // values (a low-cardinality column has a handful), each weighted by its rows.
+    let mut side: BTreeMap<usize, f64> = BTreeMap::new();
+    for (name, checks) in &plan.distinct {
+        let exprs: Vec<Expr> = checks
+            .iter()
+            .map(|(k, e)| e.clone().alias(format!("k{k}")))
+            .collect();
+        let query = lf
+            .clone()
+            .select([col(name.as_str())])
+            .group_by([col(name.as_str())])
+            .agg([len().alias(DISTINCT_N)])
+            .select(exprs);
+        let out = if options.streaming {
+            crate::io::collect_streaming(query)?
+        } else {
+            query.collect()?
+        };
+        for (k, _) in checks {
+            let v = out
+                .column(&format!("k{k}"))
+                .ok()
+                .and_then(|c| c.cast(&DataType::Float64).ok())
+                .and_then(|c| c.f64().ok().and_then(|c| c.get(0)))
+                .unwrap_or(0.0);
+            side.insert(*k, v);
+        }
+    }
+    let get = |k: usize| lookup(&row, &side, k);
+    let rows = get(0).unwrap_or(0.0) as u64;
+    let mut unproved: Vec<Expr> = Vec::new();
+    for (name, nulls, nan_inf) in &plan.counts_keys {
+        let Some(proof) = nan_inf else { continue };
+        let non_null = rows.saturating_sub(get(*nulls).unwrap_or(0.0) as u64);
+        let proved = proof.is_some_and(|k| get(k).unwrap_or(-1.0) as u64 == non_null);
+        if !proved {
+            let c = col(name.as_str());
+            unproved.push(
+                c.clone()
+                    .is_nan()
+                    .sum()
+                    .cast(DataType::UInt64)
+                    .alias(format!("{name}__nan")),
+            );
+            unproved.push(
+                c.is_infinite()
+                    .sum()
+                    .cast(DataType::UInt64)
+                    .alias(format!("{name}__inf")),
+            );
+        }
+    }
+    let nan_inf_row = if unproved.is_empty() {
+        None
+    } else {
+        let query = lf.clone().select(unproved);
+        Some(if options.streaming {
+            crate::io::collect_streaming(query)?
+        } else {
+            query.collect()?
+        })
+    };
+    let count_of = |name: &str| -> u64 {
+        nan_inf_row
+            .as_ref()
+            .and_then(|r| r.column(name).ok())
+            .and_then(|c| c.cast(&DataType::UInt64).ok())
+            .and_then(|c| c.u64().ok().and_then(|c| c.get(0)))
+            .unwrap_or(0)
+    };
+    let mut columns = BTreeMap::new();
+    for (name, nulls, _) in &plan.counts_keys {
+        columns.insert(
+            name.clone(),
+            ColumnCounts {
+                nulls: get(*nulls).unwrap_or(0.0) as u64,
+                nan: count_of(&format!("{name}__nan")),
+                inf: count_of(&format!("{name}__inf")),
+            },
+        );
+    }
+
+    Ok(Evaluated {
+        row,
+        side,
+        rows,
+        columns,
+    })
 }
 
 /// Rows looked at to decide whether a string column is low-cardinality.

@@ -15,6 +15,16 @@ mod error;
 pub mod judge;
 pub mod strategy;
 
+/// `mlops-core` (ids, stores, tracking, registry), re-exported with the other crates
+/// below so one dependency suffices.
+pub use mlops_core as core;
+/// `mlops-data` (contracts, validation, drift).
+pub use mlops_data as data;
+/// polars, the version every frame here is.
+pub use mlops_data::polars;
+/// `mlops-train` (models, packages, evaluation, gates).
+pub use mlops_train as train;
+
 pub use error::{Error, Result};
 pub use judge::{
     Arm, ArmPair, Boundary, Decision, Guardrail, Judge, JudgeConfig, MetricKind, MetricSpec,

@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, frame) in [("train.csv", &split.train), ("test.csv", &split.test)] {
         write_csv(&dir.join(name), frame)?;
     }
-    let features = FeatureSpec::all_numeric(&split.train, &["good"], true);
+    let features = FeatureSpec::all_numeric_standardized(&split.train, &["good"]);
     let models = [
         ("logistic_regression", Algorithm::logistic()),
         ("decision_tree_depth8", Algorithm::tree(Some(8))),

@@ -20,4 +20,3 @@ pub(crate) fn canonical(v: serde_json::Value) -> serde_json::Value {
         other => other,
     }
 }
-

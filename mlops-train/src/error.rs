@@ -87,6 +87,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this says a registered model, version or alias does not exist (the
+    /// "no champion yet" case), as opposed to a store that failed or a package that
+    /// does not verify.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::Core(
+                mlops_core::Error::ModelNotFound { .. }
+                    | mlops_core::Error::VersionNotFound { .. }
+                    | mlops_core::Error::AliasNotFound { .. }
+            )
+        )
+    }
+
     pub(crate) fn arg(msg: impl Into<String>) -> Error {
         Error::InvalidArgument(msg.into())
     }

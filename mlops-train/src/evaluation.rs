@@ -97,6 +97,24 @@ pub struct ContractOutcome {
     pub failures: Vec<String>,
 }
 
+impl From<&mlops_data::ValidationReport> for ContractOutcome {
+    /// The outcome a package and a gate record: passed when the report is clean, each
+    /// failure as `column: detail` (or the table-level detail).
+    fn from(report: &mlops_data::ValidationReport) -> ContractOutcome {
+        ContractOutcome {
+            passed: report.is_ok(),
+            failures: report
+                .failures
+                .iter()
+                .map(|f| match &f.column {
+                    Some(c) => format!("{c}: {}", f.detail),
+                    None => f.detail.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One model's evaluation: plain data that prints, serialises and gates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -135,6 +153,58 @@ pub struct Evaluation {
     /// Outcome of the data contract on the evaluation data, when checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<ContractOutcome>,
+}
+
+/// The metrics an [`Evaluation`] computes, by scikit-learn function name (which of them
+/// are present depends on the task and on whether the model gives scores).
+pub const METRIC_NAMES: &[&str] = &[
+    "accuracy_score",
+    "balanced_accuracy_score",
+    "precision_score",
+    "recall_score",
+    "f1_score",
+    "precision_score_macro",
+    "recall_score_macro",
+    "f1_score_macro",
+    "precision_score_weighted",
+    "recall_score_weighted",
+    "f1_score_weighted",
+    "matthews_corrcoef",
+    "roc_auc_score",
+    "average_precision_score",
+    "log_loss",
+    "brier_score_loss",
+    "r2_score",
+    "mean_absolute_error",
+    "root_mean_squared_error",
+    "mean_absolute_percentage_error",
+];
+
+/// Per-group rates [`Evaluation::with_groups`] adds besides the metrics.
+const GROUP_RATES: &[&str] = &["selection_rate", "true_positive_rate"];
+
+/// Fairness figures as [`Evaluation::flat_metrics`] names them.
+const FAIRNESS_NAMES: &[&str] = &[
+    "fairness.demographic_parity_difference",
+    "fairness.equal_opportunity_difference",
+];
+
+/// Whether `name` is a metric an evaluation can hold under that name in
+/// [`Evaluation::flat_metrics`]: one of [`METRIC_NAMES`], `groups.<group>.<metric or
+/// rate>`, or a `fairness.` figure.
+pub fn is_metric_name(name: &str) -> bool {
+    if METRIC_NAMES.contains(&name) || FAIRNESS_NAMES.contains(&name) {
+        return true;
+    }
+    match name
+        .strip_prefix("groups.")
+        .and_then(|r| r.rsplit_once('.'))
+    {
+        Some((group, metric)) => {
+            !group.is_empty() && (METRIC_NAMES.contains(&metric) || GROUP_RATES.contains(&metric))
+        }
+        None => false,
+    }
 }
 
 /// Whether a larger value of the metric is better.
@@ -405,6 +475,13 @@ impl Evaluation {
         })
     }
 
+    /// The same evaluation with the outcome of its data's contract check (what the
+    /// `contract_passed` gate reads).
+    pub fn with_contract(mut self, report: &mlops_data::ValidationReport) -> Evaluation {
+        self.contract = Some(ContractOutcome::from(report));
+        self
+    }
+
     /// A metric's value, if defined.
     pub fn metric(&self, name: &str) -> Option<f64> {
         self.metrics.get(name).copied()
@@ -519,6 +596,46 @@ impl Evaluation {
             );
         }
         out
+    }
+
+    /// Logs this evaluation to `run` in one call: every defined metric under its
+    /// [`Evaluation::flat_metrics`] name at step 0 (undefined ones are skipped: MLflow
+    /// has no NaN), the model's size and latency when measured (`model_size_bytes`,
+    /// `latency_p50_ms`, `latency_p99_ms`), and the whole evaluation as the artifact
+    /// `evaluation.json`.
+    pub fn log_to(&self, run: &mlops_core::tracking::Run) -> Result<()> {
+        self.log_metrics_to(run, "")?;
+        let facts = [
+            ("model_size_bytes", self.model.size_bytes.map(|s| s as f64)),
+            ("latency_p50_ms", self.model.latency_p50_ms),
+            ("latency_p99_ms", self.model.latency_p99_ms),
+        ];
+        for (key, value) in facts {
+            if let Some(v) = value {
+                run.log_metric(key, v, 0)?;
+            }
+        }
+        let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let path = scratch.path().join("evaluation.json");
+        mlops_core::fs::write_atomic(&path, self.to_json()?.as_bytes())?;
+        run.log_artifact(&path, None)?;
+        Ok(())
+    }
+
+    /// Logs the defined metrics, each key prefixed with `prefix`, at step 0.
+    pub(crate) fn log_metrics_to(
+        &self,
+        run: &mlops_core::tracking::Run,
+        prefix: &str,
+    ) -> Result<()> {
+        let metrics: Vec<(String, f64)> = self
+            .flat_metrics()
+            .into_iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| (format!("{prefix}{k}"), v))
+            .collect();
+        let refs: Vec<(&str, f64)> = metrics.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        Ok(run.log_metrics(&refs, 0)?)
     }
 
     /// The same evaluation without per-row data (smaller JSON; paired gates then fall

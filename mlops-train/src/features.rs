@@ -216,19 +216,27 @@ impl FeatureSpec {
         FeatureSpec { features }
     }
 
-    /// Every numeric column of `df` except `exclude`, standardised or passed through.
-    pub fn all_numeric(df: &DataFrame, exclude: &[&str], standardize: bool) -> FeatureSpec {
+    /// Every numeric column of `df` except `exclude`, passed through as it is.
+    pub fn all_numeric(df: &DataFrame, exclude: &[&str]) -> FeatureSpec {
+        Self::numeric_columns(df, exclude, Feature::numeric)
+    }
+
+    /// Every numeric column of `df` except `exclude`, standardised (zero mean, unit
+    /// variance, learned on the training frame).
+    pub fn all_numeric_standardized(df: &DataFrame, exclude: &[&str]) -> FeatureSpec {
+        Self::numeric_columns(df, exclude, Feature::standardized)
+    }
+
+    fn numeric_columns(
+        df: &DataFrame,
+        exclude: &[&str],
+        feature: impl Fn(&str) -> Feature,
+    ) -> FeatureSpec {
         let features = df
             .columns()
             .iter()
             .filter(|c| c.dtype().is_primitive_numeric() && !exclude.contains(&c.name().as_str()))
-            .map(|c| {
-                if standardize {
-                    Feature::standardized(c.name())
-                } else {
-                    Feature::numeric(c.name())
-                }
-            })
+            .map(|c| feature(c.name()))
             .collect();
         FeatureSpec { features }
     }

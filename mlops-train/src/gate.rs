@@ -13,10 +13,19 @@
 //! (accuracy) or DeLong's test (ROC AUC). It fails when the difference is below
 //! `-tolerance` and the test rejects equality at `alpha` (for the bootstrap: when the
 //! whole `1 - alpha` interval lies below `-tolerance`).
+//!
+//! A policy is built in code as well as parsed: `Gate::all([Gate::contract_passed(),
+//! Gate::at_least("roc_auc_score", 0.75)?, Gate::no_regression("roc_auc_score",
+//! RegressionTest::Delong, 0.05)?])`. Both ways check the policy when it is built
+//! ([`Gate::validate`]): an unknown metric name, a test that does not fit its metric or
+//! an alpha outside (0, 1) is an error then, not a failed gate at the end of a training
+//! job.
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::{Evaluation, RowPredictions, Task, higher_is_better};
+use crate::evaluation::{
+    Evaluation, METRIC_NAMES, RowPredictions, Task, higher_is_better, is_metric_name,
+};
 use crate::metrics::{self, Average};
 use crate::stats;
 
@@ -37,6 +46,21 @@ pub enum RegressionTest {
     Mcnemar,
     /// DeLong's test (metric `roc_auc_score`, binary with scores).
     Delong,
+}
+
+impl RegressionTest {
+    /// A paired bootstrap with `resamples` resamples drawn from `seed`.
+    pub fn bootstrap(resamples: usize, seed: u64) -> RegressionTest {
+        RegressionTest::Bootstrap { resamples, seed }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            RegressionTest::Bootstrap { .. } => "bootstrap",
+            RegressionTest::Mcnemar => "mcnemar",
+            RegressionTest::Delong => "delong",
+        }
+    }
 }
 
 fn default_resamples() -> usize {
@@ -188,9 +212,230 @@ impl Gate {
         }
     }
 
-    /// Reads a policy from JSON text.
+    /// Reads a policy from JSON text and checks it ([`Gate::validate`]).
     pub fn from_json(text: &str) -> crate::Result<Gate> {
-        serde_json::from_str(text).map_err(|e| crate::Error::json("gate policy", e))
+        let gate: Gate =
+            serde_json::from_str(text).map_err(|e| crate::Error::json("gate policy", e))?;
+        gate.validate()?;
+        Ok(gate)
+    }
+
+    /// Passes when every gate passes (no gates: passes).
+    pub fn all(gates: impl IntoIterator<Item = Gate>) -> Gate {
+        Gate::All {
+            gates: gates.into_iter().collect(),
+        }
+    }
+
+    /// Passes when at least one gate passes.
+    pub fn any(gates: impl IntoIterator<Item = Gate>) -> Gate {
+        Gate::Any {
+            gates: gates.into_iter().collect(),
+        }
+    }
+
+    /// `metric >= min` on the candidate. The name is checked now.
+    pub fn at_least(metric: &str, min: f64) -> crate::Result<Gate> {
+        Gate::checked(Gate::Threshold {
+            metric: metric.to_string(),
+            min: Some(min),
+            max: None,
+        })
+    }
+
+    /// `metric <= max` on the candidate. The name is checked now.
+    pub fn at_most(metric: &str, max: f64) -> crate::Result<Gate> {
+        Gate::checked(Gate::Threshold {
+            metric: metric.to_string(),
+            min: None,
+            max: Some(max),
+        })
+    }
+
+    /// `min <= metric <= max` on the candidate. The name is checked now.
+    pub fn between(metric: &str, min: f64, max: f64) -> crate::Result<Gate> {
+        Gate::checked(Gate::Threshold {
+            metric: metric.to_string(),
+            min: Some(min),
+            max: Some(max),
+        })
+    }
+
+    /// The candidate is not significantly worse than the champion in `metric`, by
+    /// `test` at significance `alpha` (tolerance 0; see [`Gate::with_tolerance`]):
+    /// `Gate::no_regression("roc_auc_score", RegressionTest::Delong, 0.05)`. The
+    /// metric, the test's fit to it and `alpha` are checked now.
+    pub fn no_regression(metric: &str, test: RegressionTest, alpha: f64) -> crate::Result<Gate> {
+        Gate::checked(Gate::NoRegression {
+            metric: metric.to_string(),
+            tolerance: 0.0,
+            alpha,
+            test,
+        })
+    }
+
+    /// A `no_regression` gate that allows a loss of up to `tolerance` (metric units).
+    /// An error on any other gate.
+    pub fn with_tolerance(self, tolerance: f64) -> crate::Result<Gate> {
+        match self {
+            Gate::NoRegression {
+                metric,
+                alpha,
+                test,
+                ..
+            } => Gate::checked(Gate::NoRegression {
+                metric,
+                tolerance,
+                alpha,
+                test,
+            }),
+            other => Err(crate::Error::arg(format!(
+                "a tolerance applies to no_regression gates, not to {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    /// The evaluation data passed its data contract.
+    pub fn contract_passed() -> Gate {
+        Gate::ContractPassed
+    }
+
+    /// The serialised model is at most `max_bytes` large.
+    pub fn max_model_size(max_bytes: u64) -> Gate {
+        Gate::ModelSize { max_bytes }
+    }
+
+    /// Single-row latency p99 at most `max_p99_ms` milliseconds (positive, finite).
+    pub fn max_latency_p99_ms(max_p99_ms: f64) -> crate::Result<Gate> {
+        Gate::checked(Gate::Latency { max_p99_ms })
+    }
+
+    /// Fairlearn's demographic parity difference across groups at most `max`.
+    pub fn max_demographic_parity_difference(max: f64) -> crate::Result<Gate> {
+        Gate::checked(Gate::Fairness {
+            max_demographic_parity_difference: Some(max),
+            max_equal_opportunity_difference: None,
+        })
+    }
+
+    /// Fairlearn's equal opportunity difference across groups at most `max`.
+    pub fn max_equal_opportunity_difference(max: f64) -> crate::Result<Gate> {
+        Gate::checked(Gate::Fairness {
+            max_demographic_parity_difference: None,
+            max_equal_opportunity_difference: Some(max),
+        })
+    }
+
+    fn checked(gate: Gate) -> crate::Result<Gate> {
+        gate.validate()?;
+        Ok(gate)
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Gate::Threshold { .. } => "threshold",
+            Gate::NoRegression { .. } => "no_regression",
+            Gate::Fairness { .. } => "fairness",
+            Gate::ContractPassed => "contract_passed",
+            Gate::ModelSize { .. } => "model_size",
+            Gate::Latency { .. } => "latency",
+            Gate::All { .. } => "all",
+            Gate::Any { .. } => "any",
+        }
+    }
+
+    /// Checks the policy without running it: metric names are ones an evaluation
+    /// holds ([`is_metric_name`]), a paired test fits its metric (McNemar:
+    /// `accuracy_score`, DeLong: `roc_auc_score`, bootstrap: any of
+    /// [`METRIC_NAMES`]), alphas are in (0, 1), limits are finite, and every
+    /// threshold or fairness gate has a bound. The error names the offending gate.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |why: String| Err(crate::Error::arg(format!("gate {}: {why}", self.kind())));
+        let finite = |what: &str, v: f64| {
+            if v.is_finite() {
+                Ok(())
+            } else {
+                bad(format!("{what} must be a finite number, got {v}"))
+            }
+        };
+        match self {
+            Gate::Threshold { metric, min, max } => {
+                if !is_metric_name(metric) {
+                    return bad(format!("unknown metric {metric:?}"));
+                }
+                match (min, max) {
+                    (None, None) => return bad(format!("{metric} needs a min or a max")),
+                    (Some(a), Some(b)) if a > b => {
+                        return bad(format!("{metric}: min {a} is above max {b}"));
+                    }
+                    _ => {}
+                }
+                for v in min.iter().chain(max.iter()) {
+                    finite("a bound", *v)?;
+                }
+            }
+            Gate::NoRegression {
+                metric,
+                tolerance,
+                alpha,
+                test,
+            } => {
+                if !METRIC_NAMES.contains(&metric.as_str()) {
+                    return bad(format!(
+                        "unknown metric {metric:?} (a paired test needs one of {})",
+                        METRIC_NAMES.join(", ")
+                    ));
+                }
+                let fits = match test {
+                    RegressionTest::Mcnemar => metric == "accuracy_score",
+                    RegressionTest::Delong => metric == "roc_auc_score",
+                    RegressionTest::Bootstrap { resamples, .. } => {
+                        if *resamples == 0 {
+                            return bad("a bootstrap needs at least one resample".into());
+                        }
+                        true
+                    }
+                };
+                if !fits {
+                    return bad(format!(
+                        "the {} test does not apply to {metric}",
+                        test.name()
+                    ));
+                }
+                if !(*alpha > 0.0 && *alpha < 1.0) {
+                    return bad(format!("alpha must be in (0, 1), got {alpha}"));
+                }
+                finite("tolerance", *tolerance)?;
+                if *tolerance < 0.0 {
+                    return bad(format!("tolerance must not be negative, got {tolerance}"));
+                }
+            }
+            Gate::Fairness {
+                max_demographic_parity_difference: dp,
+                max_equal_opportunity_difference: eo,
+            } => {
+                if dp.is_none() && eo.is_none() {
+                    return bad("needs at least one limit".into());
+                }
+                for v in dp.iter().chain(eo.iter()) {
+                    finite("a limit", *v)?;
+                }
+            }
+            Gate::Latency { max_p99_ms } => {
+                finite("max_p99_ms", *max_p99_ms)?;
+                if *max_p99_ms <= 0.0 {
+                    return bad(format!("max_p99_ms must be positive, got {max_p99_ms}"));
+                }
+            }
+            Gate::ContractPassed | Gate::ModelSize { .. } => {}
+            Gate::All { gates } | Gate::Any { gates } => {
+                for g in gates {
+                    g.validate()?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn outcome(&self, cand: &Evaluation, champ: Option<&Evaluation>) -> GateOutcome {
@@ -384,12 +629,7 @@ fn no_regression(
     cand: &Evaluation,
     champ: Option<&Evaluation>,
 ) -> GateOutcome {
-    let test_name = match test {
-        RegressionTest::Bootstrap { .. } => "bootstrap",
-        RegressionTest::Mcnemar => "mcnemar",
-        RegressionTest::Delong => "delong",
-    };
-    let name = format!("no_regression {metric} ({test_name})");
+    let name = format!("no_regression {metric} ({})", test.name());
     let Some(champ) = champ else {
         return outcome(name, true, "no champion to compare with".into());
     };

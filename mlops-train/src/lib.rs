@@ -12,8 +12,16 @@
 //!   per-row predictions, slices and fairness; [`stats`] has the paired tests.
 //! - [`Gate`] decides pass/fail against the champion; [`GateReport`] prints, serialises
 //!   and maps to an exit code.
-//! - [`train_tracked`] does it all against any `Tracker` and `Registry`;
+//! - [`train_tracked`] evaluates, gates, logs and registers a model from any trainer
+//!   (`&dyn Model`) against any `Tracker` and `Registry`; [`load_model`],
+//!   [`Evaluation::log_to`], [`ModelPackage::log_to`] and [`ModelPackage::register`]
+//!   are its steps, one call each, for pipelines that assemble their own;
 //!   [`cross_validate`] and [`grid_search`] log their folds and trials as child runs.
+//!
+//! One dependency suffices: the crates below are re-exported as [`data`]
+//! (`mlops_data`), [`core`] (`mlops_core`) and [`polars`], and [`prelude`] has the names
+//! a training pipeline uses (`use mlops_train::prelude::*;`), so versions cannot drift
+//! apart. `examples/examples/custom_pipeline.rs` is such a pipeline.
 //!
 //! ## Usage
 //!
@@ -21,13 +29,12 @@
 //! HTTP or deployment.
 //!
 //! ```no_run
-//! use mlops_train::{Algorithm, FeatureSpec, TargetSpec, TargetTask, TrainConfig, evaluate, train};
-//! use polars::prelude::DataFrame;
+//! use mlops_train::prelude::*;
 //!
 //! fn fit_and_evaluate(train_df: &DataFrame, test_df: &DataFrame) -> Result<(), Box<dyn std::error::Error>> {
 //!     let config = TrainConfig {
-//!         features: FeatureSpec::all_numeric(train_df, &["label"], true),
-//!         target: TargetSpec { column: "label".into(), task: TargetTask::Classification },
+//!         features: FeatureSpec::all_numeric_standardized(train_df, &["label"]),
+//!         target: TargetSpec::classification("label"),
 //!         algorithm: Algorithm::forest(100, Some(8)),
 //!         seed: 42,
 //!     };
@@ -52,21 +59,33 @@ pub mod gate;
 pub mod metrics;
 mod model;
 pub mod package;
+pub mod prelude;
 pub mod stats;
 mod targets;
 pub mod tracked;
 pub mod train;
 
+/// `mlops-core` (ids, stores, tracking, registry), the crate below `mlops-data`.
+pub use mlops_core as core;
+/// `mlops-data` (contracts, validation, snapshots, drift), the crate below this one.
+pub use mlops_data as data;
+/// polars, the version every frame here is.
+pub use mlops_data::polars;
+
 pub use error::{Error, Result};
 pub use evaluation::{
-    ContractOutcome, Evaluation, Fairness, GroupMetrics, ModelFacts, RowPredictions, Task,
+    ContractOutcome, Evaluation, Fairness, GroupMetrics, METRIC_NAMES, ModelFacts, RowPredictions,
+    Task, is_metric_name,
 };
 pub use features::{
     Feature, FeatureKind, FeatureSpec, FittedFeatures, Impute, UnseenCategory, frame_from_matrix,
 };
 pub use gate::{Gate, GateOutcome, GateReport, RegressionTest};
 pub use model::{Model, Prediction, Signature, evaluate, measure_latency};
-pub use package::{FlavorRegistry, Lineage, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest};
+pub use package::{
+    FlavorRegistry, Lineage, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest, load_model,
+    load_model_with,
+};
 pub use tracked::{
     CrossValidation, GridSearch, TrainingJob, TrainingOutcome, Trial, cross_validate, grid_search,
     train_tracked,

@@ -38,14 +38,7 @@ impl Signature {
     pub fn check(&self, df: &DataFrame) -> Vec<String> {
         if let Some(c) = &self.contract {
             return match c.validate(df) {
-                Ok(report) => report
-                    .failures
-                    .iter()
-                    .map(|f| match &f.column {
-                        Some(col) => format!("{col}: {}", f.detail),
-                        None => f.detail.clone(),
-                    })
-                    .collect(),
+                Ok(report) => crate::ContractOutcome::from(&report).failures,
                 Err(e) => vec![e.to_string()],
             };
         }

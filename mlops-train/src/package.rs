@@ -19,8 +19,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use mlops_core::registry::{AliasChange, ModelVersion, NewVersion, Registry};
+use mlops_core::tracking::Run;
 use mlops_core::{
-    ArtifactStore, DatasetRef, Digest, MANIFEST_KIND, Manifest, ManifestEntry, RunId,
+    ArtifactStore, DatasetRef, Digest, MANIFEST_KIND, Manifest, ManifestEntry, ModelUri, RunId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -330,6 +332,71 @@ impl ModelPackage {
         Ok(ModelPackage { manifest, payload })
     }
 
+    /// Stores the package in `store` and logs its files as the run's `model/`
+    /// artifacts (where MLflow's UI and clients look for a model), in one call. Returns
+    /// the package id and tags the run with it (`mlops.package_digest`).
+    pub fn log_to(&self, run: &Run, store: &ArtifactStore) -> Result<Digest> {
+        // A scratch directory that is removed even when this unwinds.
+        let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let dir = scratch.path().join("model");
+        self.write_dir(&dir)?;
+        run.log_artifact(&dir, Some("model"))?;
+        let id = self.store(store)?;
+        run.set_tag("mlops.package_digest", id.to_string())?;
+        Ok(id)
+    }
+
+    /// Registers the package as a new version of `name`, in one call: stores it in the
+    /// registry's artifact store, creates the registered model when it is missing,
+    /// creates the version with the package's lineage (its run as `runs:/RUN/model`,
+    /// its dataset digests), and, with `alias`, moves that alias to the new version
+    /// (recorded in the alias history and audit log with the change's actor and
+    /// reason). The package must come from a run ([`Lineage::run_id`]): its files are
+    /// expected under that run's `model/` artifacts ([`ModelPackage::log_to`]).
+    pub fn register(
+        &self,
+        registry: &dyn Registry,
+        name: &str,
+        alias: Option<(&str, AliasChange)>,
+    ) -> Result<ModelVersion> {
+        let run_id = self.manifest.lineage.run_id.clone().ok_or_else(|| {
+            Error::arg(format!(
+                "register {name}: the package has no run in its lineage (package it with \
+                 Lineage::now(.., Some(run.run_id())) and log it with log_to)"
+            ))
+        })?;
+        let package = self.store(registry.artifact_store())?;
+        match registry.get_model(name) {
+            Ok(_) => {}
+            Err(mlops_core::Error::ModelNotFound { .. }) => {
+                registry.create_model(name, None, &BTreeMap::new())?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let trained = self
+            .manifest
+            .hyperparameters
+            .get("algorithm")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&self.manifest.flavor)
+            .to_string();
+        let mut nv = NewVersion::new(package, format!("runs:/{run_id}/model"));
+        nv.datasets = self
+            .manifest
+            .lineage
+            .datasets
+            .iter()
+            .map(|d| d.digest)
+            .collect();
+        nv.description = Some(format!("{trained} trained by run {run_id}"));
+        nv.run_id = Some(run_id);
+        let version = registry.create_version(name, &nv)?;
+        if let Some((alias, change)) = alias {
+            registry.set_alias(name, alias, version.version, &change)?;
+        }
+        Ok(version)
+    }
+
     /// Turns the package into a model through the flavor registry (checking the flavor).
     pub fn model(&self, flavors: &FlavorRegistry) -> Result<Box<dyn Model>> {
         let m = flavors.load(&self.manifest.flavor, &self.payload)?;
@@ -342,51 +409,89 @@ impl ModelPackage {
         Ok(m)
     }
 
-    /// The MLflow `MLmodel` file (YAML) with the signature as MLflow column specs.
+    /// The MLflow `MLmodel` file (YAML) with the signature as MLflow column specs,
+    /// written by the same YAML writer as MLflow's `meta.yaml` files
+    /// ([`mlops_core::yaml`]: sorted keys, every ambiguous string quoted).
     pub fn mlmodel(&self) -> String {
+        use mlops_core::yaml::{Map, Value, to_yaml};
         let m = &self.manifest;
-        let q = |v: &serde_json::Value| format!("'{}'", v.to_string().replace('\'', "''"));
-        let flavor_key = m.flavor.replace('-', "_");
-        let mut s = String::new();
-        s.push_str("artifact_path: model\n");
-        s.push_str("flavors:\n");
-        s.push_str(&format!("  {flavor_key}:\n"));
-        s.push_str(&format!("    format_version: {}\n", m.format_version));
-        s.push_str(&format!("    payload: {}\n", m.payload.path));
-        s.push_str(&format!("    payload_sha256: {}\n", m.payload.digest));
-        s.push_str(&format!(
-            "    mlops_train_version: {}\n",
-            m.lineage.crate_version
-        ));
-        s.push_str(&format!(
-            "    task: {}\n",
-            match m.task {
-                Task::Binary => "binary",
-                Task::Multiclass => "multiclass",
-                Task::Regression => "regression",
-            }
-        ));
-        s.push_str(&format!("model_size_bytes: {}\n", m.payload.size));
-        s.push_str(&format!(
-            "model_uuid: {}\n",
-            &m.payload.digest.to_hex()[..32]
-        ));
+        let text = |s: &str| Value::Str(s.to_string());
+        let map = |entries: Vec<(&str, Value)>| {
+            Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            )
+        };
+        let task = match m.task {
+            Task::Binary => "binary",
+            Task::Multiclass => "multiclass",
+            Task::Regression => "regression",
+        };
+        let flavor = map(vec![
+            ("format_version", Value::Int(i64::from(m.format_version))),
+            ("payload", text(&m.payload.path)),
+            ("payload_sha256", text(&m.payload.digest.to_string())),
+            ("mlops_train_version", text(&m.lineage.crate_version)),
+            ("task", text(task)),
+        ]);
+        let mut doc = Map::new();
+        doc.insert("artifact_path".into(), text("model"));
+        doc.insert(
+            "flavors".into(),
+            map(vec![(&m.flavor.replace('-', "_"), flavor)]),
+        );
+        doc.insert(
+            "model_size_bytes".into(),
+            Value::Int(i64::try_from(m.payload.size).unwrap_or(i64::MAX)),
+        );
+        doc.insert("model_uuid".into(), text(&m.payload.digest.to_hex()[..32]));
         if let Some(r) = &m.lineage.run_id {
-            s.push_str(&format!("run_id: {r}\n"));
+            doc.insert("run_id".into(), text(r.as_str()));
         }
-        s.push_str("signature:\n");
-        s.push_str(&format!("  inputs: {}\n", q(&m.signature.mlflow_inputs())));
-        s.push_str(&format!(
-            "  outputs: {}\n",
-            q(&m.signature.mlflow_outputs())
-        ));
-        s.push_str("  params: null\n");
-        s.push_str(&format!(
-            "utc_time_created: '{}'\n",
-            utc_time(m.lineage.created_ms)
-        ));
-        s
+        // MLflow stores the column specs as JSON text inside the YAML.
+        doc.insert(
+            "signature".into(),
+            map(vec![
+                ("inputs", text(&m.signature.mlflow_inputs().to_string())),
+                ("outputs", text(&m.signature.mlflow_outputs().to_string())),
+                ("params", Value::Null),
+            ]),
+        );
+        doc.insert(
+            "utc_time_created".into(),
+            text(&utc_time(m.lineage.created_ms)),
+        );
+        to_yaml(&doc)
     }
+}
+
+/// Loads the model a registry URI names (`models:/NAME/VERSION` or
+/// `models:/NAME@ALIAS`) in one call: resolves it, verifies the package bytes against
+/// the digest recorded at registration, and turns the payload into a model with the
+/// built-in flavors. [`load_model_with`] takes other flavors.
+pub fn load_model(registry: &dyn Registry, uri: &ModelUri) -> Result<Box<dyn Model>> {
+    load_model_with(registry, uri, &FlavorRegistry::new())
+}
+
+/// [`load_model`] with the given flavor loaders.
+pub fn load_model_with(
+    registry: &dyn Registry,
+    uri: &ModelUri,
+    flavors: &FlavorRegistry,
+) -> Result<Box<dyn Model>> {
+    load_package(registry, uri)?.1.model(flavors)
+}
+
+/// The version a URI resolves to and its package, verified.
+pub(crate) fn load_package(
+    registry: &dyn Registry,
+    uri: &ModelUri,
+) -> Result<(ModelVersion, ModelPackage)> {
+    let loaded = registry.load(uri)?;
+    let pkg = ModelPackage::load(registry.artifact_store(), &loaded.package)?;
+    Ok((loaded.version, pkg))
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, as MLflow writes `utc_time_created`.

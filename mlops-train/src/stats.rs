@@ -11,15 +11,10 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use statrs::function::erf::erfc;
+use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, Normal};
 
 use crate::metrics::midranks;
 use crate::{Error, Result};
-
-/// Upper tail of the standard normal distribution.
-pub(crate) fn normal_sf(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
 
 /// The result of McNemar's test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,8 +47,8 @@ pub fn mcnemar(b: u64, c: u64) -> McNemar {
     } else {
         let d = (b as f64 - c as f64).abs() - 1.0;
         let s = d * d / n as f64;
-        // chi2(1).sf(s) = erfc(sqrt(s / 2))
-        (s, erfc((s / 2.0).sqrt()))
+        // chi2(1).sf(s) = 2 * normal.sf(sqrt(s))
+        (s, 2.0 * Normal::standard().sf(s.sqrt()))
     };
     McNemar {
         b,
@@ -86,17 +81,12 @@ pub fn mcnemar_rows(champion_right: &[bool], candidate_right: &[bool]) -> Result
     Ok(mcnemar(b, c))
 }
 
-/// `P[X <= k]` for `X ~ Binomial(n, 1/2)`, summed in log space (no underflow for large n).
+/// `P[X <= k]` for `X ~ Binomial(n, 1/2)` (statrs: the regularised incomplete beta).
 fn binomial_half_cdf(k: u64, n: u64) -> f64 {
-    use statrs::function::gamma::ln_gamma;
-    let ln_half_n = n as f64 * 0.5f64.ln();
-    let ln_nf = ln_gamma(n as f64 + 1.0);
-    let terms: Vec<f64> = (0..=k.min(n))
-        .map(|i| ln_nf - ln_gamma(i as f64 + 1.0) - ln_gamma((n - i) as f64 + 1.0) + ln_half_n)
-        .collect();
-    let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let s: f64 = terms.iter().map(|t| (t - max).exp()).sum();
-    (max + s.ln()).exp().min(1.0)
+    match Binomial::new(0.5, n) {
+        Ok(b) => b.cdf(k),
+        Err(_) => f64::NAN,
+    }
 }
 
 /// The result of DeLong's test for two correlated ROC AUCs.
@@ -180,7 +170,7 @@ pub fn delong(y_true: &[bool], score_a: &[f64], score_b: &[f64]) -> Result<DeLon
         }
     } else {
         let z = diff / var.sqrt();
-        (z, 2.0 * normal_sf(z.abs()))
+        (z, 2.0 * Normal::standard().sf(z.abs()))
     };
     Ok(DeLong {
         auc_a: aucs[0],

@@ -61,4 +61,3 @@ pub(crate) fn value_targets(df: &DataFrame, column: &str) -> Result<Vec<f64>> {
         })
         .collect()
 }
-

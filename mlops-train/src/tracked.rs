@@ -1,13 +1,14 @@
-//! Tracked training: one call trains, evaluates, gates, logs and registers.
+//! Tracked training: one call evaluates, gates, logs and registers a trained model.
 //!
-//! [`train_tracked`] is the step a training job runs. It works with any
-//! [`Tracker`] and any [`Registry`] (the local MLflow file
-//! store or a real MLflow server), in this order, so that nothing is promoted that was
-//! not recorded first:
+//! [`train_tracked`] is the step a training job runs once it has a model, from
+//! [`train`](crate::train()) or from any other trainer (`&dyn Model`). It works with any
+//! [`Tracker`] and any [`Registry`] (the local MLflow file store or a real MLflow
+//! server), in this order, so that nothing is promoted that was not recorded first:
 //!
-//! 1. start a run; log the config as params and the dataset lineage as tags;
-//! 2. train on the training frame, evaluate on the evaluation frame (with groups and the
-//!    data-contract outcome when given), measure size and single-row latency;
+//! 1. start a run; log the job's params and the model's hyper-parameters, the dataset
+//!    lineage as tags;
+//! 2. evaluate the model on the evaluation frame (with groups and the data-contract
+//!    outcome when given), measure size and single-row latency;
 //! 3. load the current champion (`models:/NAME@champion`, verified) and evaluate it on
 //!    the *same* rows, so the gate's paired tests compare like with like;
 //! 4. check the gate; log metrics, the evaluation and the gate report as artifacts;
@@ -22,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use mlops_core::registry::{AliasChange, NewVersion, Registry};
+use mlops_core::registry::{AliasChange, Registry};
 use mlops_core::tracking::{Param, Run, RunOptions, RunStatus, Tracker};
 use mlops_core::{DatasetRef, Digest, ModelUri, RunId};
 use polars::prelude::{DataFrame, IdxCa};
@@ -34,21 +35,20 @@ use serde::{Deserialize, Serialize};
 use crate::evaluation::{ContractOutcome, Evaluation};
 use crate::gate::{Gate, GateReport};
 use crate::model::{Model, evaluate, measure_latency};
-use crate::package::{FlavorRegistry, Lineage, ModelPackage};
-use crate::train::{Algorithm, TrainConfig, train};
+use crate::package::{FlavorRegistry, Lineage, ModelPackage, load_package};
+use crate::train::{Algorithm, TrainConfig, flat_params, train};
 use crate::{Error, Result};
 
-/// What one tracked training job does.
+/// What one tracked training job records and decides, besides the model itself.
 #[derive(Debug, Clone)]
 pub struct TrainingJob<'a> {
     /// Experiment name (created when missing).
     pub experiment: String,
     /// Run name.
     pub run_name: String,
-    /// Features, target, algorithm, seed.
-    pub config: TrainConfig,
-    /// Training rows.
-    pub train: &'a DataFrame,
+    /// Parameters to log (e.g. [`TrainConfig::params`]); the model's
+    /// hyper-parameters are logged as well, except keys already here.
+    pub params: Vec<Param>,
     /// Evaluation rows (held out).
     pub eval: &'a DataFrame,
     /// Snapshots of the data (recorded as lineage).
@@ -59,28 +59,24 @@ pub struct TrainingJob<'a> {
     pub contract: Option<ContractOutcome>,
     /// The gate policy (none: always passes).
     pub gate: Option<Gate>,
-    /// Registered model name; `None` trains and logs without registering.
+    /// Registered model name; `None` evaluates and logs without registering.
     pub model_name: Option<String>,
     /// The alias that names the current champion (default `champion`).
     pub champion_alias: String,
     /// Rows used to measure single-row latency (0: not measured).
     pub latency_rows: usize,
+    /// Loaders for the champion's flavor (default: the built-in flavors).
+    pub flavors: FlavorRegistry,
 }
 
 impl<'a> TrainingJob<'a> {
-    /// A job with defaults: no groups, no contract, no gate, not registered, alias
-    /// `champion`, latency over 50 rows.
-    pub fn new(
-        experiment: &str,
-        config: TrainConfig,
-        train: &'a DataFrame,
-        eval: &'a DataFrame,
-    ) -> Self {
+    /// A job with defaults: run name `train`, no params, no groups, no contract, no
+    /// gate, not registered, alias `champion`, latency over 50 rows.
+    pub fn new(experiment: &str, eval: &'a DataFrame) -> Self {
         TrainingJob {
             experiment: experiment.to_string(),
-            run_name: format!("train-{}", config.algorithm.name()),
-            config,
-            train,
+            run_name: "train".to_string(),
+            params: Vec::new(),
             eval,
             datasets: Vec::new(),
             group_column: None,
@@ -89,7 +85,17 @@ impl<'a> TrainingJob<'a> {
             model_name: None,
             champion_alias: "champion".to_string(),
             latency_rows: 50,
+            flavors: FlavorRegistry::new(),
         }
+    }
+
+    /// A job for a model trained from `config`: its params logged, the run named
+    /// `train-<algorithm>`.
+    pub fn for_config(experiment: &str, config: &TrainConfig, eval: &'a DataFrame) -> Self {
+        let mut job = TrainingJob::new(experiment, eval);
+        job.run_name = format!("train-{}", config.algorithm.name());
+        job.params = config.params();
+        job
     }
 }
 
@@ -117,24 +123,9 @@ pub struct TrainingOutcome {
     pub identical_to_champion: bool,
 }
 
-fn flat_metrics(e: &Evaluation) -> Vec<(String, f64)> {
-    e.flat_metrics()
-        .into_iter()
-        .filter(|(_, v)| v.is_finite())
-        .collect()
-}
-
 fn log_metrics(run: &Run, metrics: &[(String, f64)], step: i64) -> Result<()> {
     let refs: Vec<(&str, f64)> = metrics.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     Ok(run.log_metrics(&refs, step)?)
-}
-
-fn params_of(config: &TrainConfig) -> Vec<Param> {
-    config
-        .params()
-        .into_iter()
-        .map(|(k, v)| Param::new(k, v))
-        .collect()
 }
 
 fn group_values(df: &DataFrame, column: &str) -> Result<Vec<String>> {
@@ -159,15 +150,17 @@ fn full_evaluation(model: &dyn Model, job: &TrainingJob<'_>) -> Result<Evaluatio
     Ok(e)
 }
 
-/// Trains, evaluates, gates, logs and (when the gate passes) registers and promotes.
-/// See the module docs for the order of steps.
+/// Evaluates, gates, logs and (when the gate passes) registers and promotes `model`,
+/// trained by [`train`](crate::train()) or by any other trainer. See the module docs for
+/// the order of steps. A failure marks the run FAILED with the error as a tag.
 pub fn train_tracked(
     job: &TrainingJob<'_>,
+    model: &dyn Model,
     tracker: Arc<dyn Tracker>,
     registry: Option<&dyn Registry>,
 ) -> Result<TrainingOutcome> {
     let run = Run::start_in(tracker, &job.experiment, RunOptions::named(&job.run_name))?;
-    match run_job(job, &run, registry) {
+    match run_job(job, model, &run, registry) {
         Ok(o) => {
             run.end()?;
             Ok(o)
@@ -182,15 +175,21 @@ pub fn train_tracked(
 
 fn run_job(
     job: &TrainingJob<'_>,
+    model: &dyn Model,
     run: &Run,
     registry: Option<&dyn Registry>,
 ) -> Result<TrainingOutcome> {
-    let run_id = RunId(run.id().to_string());
-    run.log_params(&params_of(&job.config))?;
-    run.set_tag(
-        "mlops.train_config",
-        serde_json::to_string(&job.config).unwrap_or_default(),
-    )?;
+    let run_id = run.run_id();
+    let hyperparameters = model.hyperparameters();
+    let mut params = job.params.clone();
+    for p in flat_params(&hyperparameters) {
+        if !params.iter().any(|q| q.key == p.key) {
+            params.push(p);
+        }
+    }
+    run.log_params(&params)?;
+    run.set_tag("mlops.flavor", model.flavor())?;
+    run.set_tag("mlops.hyperparameters", hyperparameters.to_string())?;
     for (i, d) in job.datasets.iter().enumerate() {
         run.set_tag(
             &format!("mlops.dataset.{i}"),
@@ -204,14 +203,11 @@ fn run_job(
             ),
         )?;
     }
-    run.set_tag("mlops.train_rows", job.train.height())?;
     run.set_tag("mlops.eval_rows", job.eval.height())?;
 
-    let model = train(job.train, &job.config)?;
-    let evaluation = full_evaluation(&model, job)?;
+    let evaluation = full_evaluation(model, job)?;
 
     // The champion, evaluated on the same rows.
-    let flavors = FlavorRegistry::new();
     let mut champion_payload = None;
     let (champion, champion_version) = match (registry, &job.model_name) {
         (Some(reg), Some(name)) => {
@@ -219,21 +215,17 @@ fn run_job(
                 name: name.clone(),
                 alias: job.champion_alias.clone(),
             };
-            match reg.load(&uri) {
-                Ok(loaded) => {
-                    let pkg = ModelPackage::load(reg.artifact_store(), &loaded.package)?;
+            match load_package(reg, &uri) {
+                Ok((version, pkg)) => {
                     champion_payload = Some(pkg.manifest.payload.digest);
-                    let m = pkg.model(&flavors)?;
+                    let m = pkg.model(&job.flavors)?;
                     (
                         Some(full_evaluation(m.as_ref(), job)?),
-                        Some(loaded.version.version),
+                        Some(version.version),
                     )
                 }
-                Err(
-                    mlops_core::Error::ModelNotFound { .. }
-                    | mlops_core::Error::AliasNotFound { .. },
-                ) => (None, None),
-                Err(e) => return Err(e.into()),
+                Err(e) if e.is_not_found() => (None, None),
+                Err(e) => return Err(e),
             }
         }
         _ => (None, None),
@@ -245,54 +237,27 @@ fn run_job(
         .unwrap_or(Gate::All { gates: Vec::new() })
         .check(&evaluation, champion.as_ref());
 
-    log_metrics(run, &flat_metrics(&evaluation), 0)?;
+    evaluation.log_to(run)?;
     if let Some(c) = &champion {
-        let cm: Vec<(String, f64)> = flat_metrics(c)
-            .into_iter()
-            .map(|(k, v)| (format!("champion.{k}"), v))
-            .collect();
-        log_metrics(run, &cm, 0)?;
-    }
-    if let Some(s) = evaluation.model.size_bytes {
-        run.log_metric("model_size_bytes", s as f64, 0)?;
-    }
-    if let Some(l) = evaluation.model.latency_p99_ms {
-        run.log_metric("latency_p99_ms", l, 0)?;
+        c.log_metrics_to(run, "champion.")?;
     }
     run.set_tag("mlops.gate", if gate.passed { "passed" } else { "failed" })?;
+    let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let gate_json = scratch.path().join("gate.json");
+    mlops_core::fs::write_atomic(
+        &gate_json,
+        &serde_json::to_vec_pretty(&gate).map_err(|e| Error::json("gate report", e))?,
+    )?;
+    run.log_artifact(&gate_json, None)?;
 
     // Package: stored content-addressed, and logged as the run's `model/` artifacts.
     let lineage = Lineage::now(job.datasets.clone(), Some(run_id.clone()));
-    let pkg = ModelPackage::new(&model, evaluation.metrics.clone(), lineage)?;
-    let scratch = std::env::temp_dir().join(format!(
-        "mlops-train-{}-{}",
-        std::process::id(),
-        run_id.as_str()
-    ));
-    let result = (|| -> Result<Digest> {
-        pkg.write_dir(&scratch.join("model"))?;
-        std::fs::write(
-            scratch.join("evaluation.json"),
-            evaluation.to_json()?.as_bytes(),
-        )
-        .map_err(|e| Error::io(&scratch, e))?;
-        std::fs::write(
-            scratch.join("gate.json"),
-            serde_json::to_vec_pretty(&gate).map_err(|e| Error::json("gate report", e))?,
-        )
-        .map_err(|e| Error::io(&scratch, e))?;
-        run.log_artifact(&scratch.join("model"), Some("model"))?;
-        run.log_artifact(&scratch.join("evaluation.json"), None)?;
-        run.log_artifact(&scratch.join("gate.json"), None)?;
-        let store = match registry {
-            Some(r) => r.artifact_store().clone(),
-            None => mlops_core::ArtifactStore::new(scratch.join("store"))?,
-        };
-        pkg.store(&store)
-    })();
-    let _ = std::fs::remove_dir_all(&scratch);
-    let package = result?;
-    run.set_tag("mlops.package_digest", package.to_string())?;
+    let pkg = ModelPackage::new(model, evaluation.metrics.clone(), lineage)?;
+    let store = match registry {
+        Some(r) => r.artifact_store().clone(),
+        None => mlops_core::ArtifactStore::new(scratch.path().join("store"))?,
+    };
+    let package = pkg.log_to(run, &store)?;
 
     let mut version = None;
     let mut promoted = false;
@@ -303,31 +268,14 @@ fn run_job(
     if let (true, false, Some(reg), Some(name)) =
         (gate.passed, identical, registry, &job.model_name)
     {
-        match reg.get_model(name) {
-            Ok(_) => {}
-            Err(mlops_core::Error::ModelNotFound { .. }) => {
-                reg.create_model(name, None, &BTreeMap::new())?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let mut nv = NewVersion::new(package, format!("runs:/{}/model", run_id));
-        nv.run_id = Some(run_id.clone());
-        nv.datasets = job.datasets.iter().map(|d| d.digest).collect();
-        nv.description = Some(format!(
-            "{} trained by run {}",
-            job.config.algorithm.name(),
-            run_id
-        ));
-        let v = reg.create_version(name, &nv)?;
         let reason = match champion_version {
             Some(c) => format!("gate passed against version {c} (run {run_id})"),
             None => format!("first model to pass the gate (run {run_id})"),
         };
-        reg.set_alias(
+        let v = pkg.register(
+            reg,
             name,
-            &job.champion_alias,
-            v.version,
-            &AliasChange::new(reason),
+            Some((job.champion_alias.as_str(), AliasChange::new(reason))),
         )?;
         run.set_tag("mlops.registered_version", v.version)?;
         version = Some(v.version);
@@ -397,9 +345,9 @@ pub fn cross_validate(
         let e = evaluate(&model, &te)?.without_rows();
         if let Some(p) = parent {
             let child = p.child(&format!("fold-{f}"))?;
-            child.log_params(&params_of(config))?;
+            child.log_params(&config.params())?;
             child.log_param("fold", f)?;
-            log_metrics(&child, &flat_metrics(&e), 0)?;
+            e.log_metrics_to(&child, "")?;
             child.end()?;
         }
         folds.push(e);
@@ -485,7 +433,7 @@ pub fn grid_search(
         let std = cv.std.get(metric).copied().unwrap_or(0.0);
         let run_id = match child {
             Some(c) => {
-                c.log_params(&params_of(&cfg))?;
+                c.log_params(&cfg.params())?;
                 let mut ms: Vec<(String, f64)> = cv
                     .mean
                     .iter()

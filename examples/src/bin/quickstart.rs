@@ -30,7 +30,7 @@ use mlops_core::{ModelUri, registry_from_env, tracker_from_env};
 use mlops_data::{Contract, Dataset, SplitOptions, train_test_split};
 use mlops_train::{
     Algorithm, ContractOutcome, FeatureSpec, Gate, TargetSpec, TargetTask, TrainConfig,
-    TrainingJob, frame_from_matrix, train_tracked,
+    TrainingJob, frame_from_matrix, train, train_tracked,
 };
 use polars::prelude::*;
 
@@ -59,18 +59,7 @@ fn load_winequality() -> Res<DataFrame> {
 fn check_contract(df: &DataFrame) -> Res<(ContractOutcome, mlops_data::ValidationReport)> {
     let contract = Contract::from_json(CONTRACT)?;
     let report = contract.validate(df)?;
-    let outcome = ContractOutcome {
-        passed: report.is_ok(),
-        failures: report
-            .failures
-            .iter()
-            .map(|f| match &f.column {
-                Some(c) => format!("{c}: {}", f.detail),
-                None => f.detail.clone(),
-            })
-            .collect(),
-    };
-    Ok((outcome, report))
+    Ok((ContractOutcome::from(&report), report))
 }
 
 fn run() -> Res<bool> {
@@ -128,7 +117,7 @@ fn run() -> Res<bool> {
         }
     };
     let config = TrainConfig {
-        features: FeatureSpec::all_numeric(&train_df, &["quality", "good"], true),
+        features: FeatureSpec::all_numeric_standardized(&train_df, &["quality", "good"]),
         target: TargetSpec {
             column: "good".into(),
             task: TargetTask::Classification,
@@ -144,14 +133,15 @@ fn run() -> Res<bool> {
     );
 
     // 5-7. Train, evaluate, gate against the champion, log, register, promote.
-    let mut job = TrainingJob::new(EXPERIMENT, config, &train_df, &eval_df);
-    job.run_name = format!("quickstart-{}", job.config.algorithm.name());
+    let model = train(&train_df, &config)?;
+    let mut job = TrainingJob::for_config(EXPERIMENT, &config, &eval_df);
+    job.run_name = format!("quickstart-{}", config.algorithm.name());
     job.datasets = vec![data_ref];
     job.contract = Some(contract);
     job.gate = Some(Gate::from_json(POLICY)?);
     job.model_name = Some(MODEL.into());
     job.latency_rows = 100;
-    let out = train_tracked(&job, tracker.clone(), Some(registry.as_ref()))?;
+    let out = train_tracked(&job, &model, tracker.clone(), Some(registry.as_ref()))?;
 
     println!("  run:       {}", out.run_id);
     for key in ["accuracy_score", "roc_auc_score", "f1_score", "log_loss"] {
@@ -208,10 +198,11 @@ fn run() -> Res<bool> {
     )?;
     let v = audit.verify()?;
     // The package reads back as a directory, every file verified.
-    let export = std::env::temp_dir().join(format!("mlops-quickstart-{}", std::process::id()));
-    store.export_dir(&out.package, &export)?;
-    let files = std::fs::read_dir(&export).map(|d| d.count()).unwrap_or(0);
-    let _ = std::fs::remove_dir_all(&export);
+    let export = tempfile::tempdir()?;
+    store.export_dir(&out.package, export.path())?;
+    let files = std::fs::read_dir(export.path())
+        .map(|d| d.count())
+        .unwrap_or(0);
     println!(
         "  package {} exported: {files} entries (MLmodel, mlops-package.json, model/)",
         out.package.short()

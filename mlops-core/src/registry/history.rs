@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AuditLog, Error, Result};
 
+/// Prefix of the registered-model tags holding the alias history on an MLflow server
+/// (`mlops.alias_history.<alias>.<13-digit ms>.<8 hex>`); `sync_models` skips them.
+pub const HISTORY_TAG_PREFIX: &str = "mlops.alias_history.";
+
 /// Writes a recorded move of `name`'s alias to the audit log (action
 /// `registry.alias.<set|delete|rollback>`, subject `models:/NAME@ALIAS`, the move with
 /// the model and `registry` location as payload). Both backends call it after storing

@@ -486,7 +486,7 @@ pub trait Registry: Send + Sync + fmt::Debug {
         source: &str,
         run_id: Option<&RunId>,
     ) -> Result<ImportedPackage> {
-        sync::copy_package(from, self.artifact_store(), package)?;
+        self.artifact_store().copy_package_from(from, package)?;
         Ok(ImportedPackage {
             source: source.to_string(),
             run_id: run_id.cloned(),
@@ -519,10 +519,6 @@ pub trait Registry: Send + Sync + fmt::Debug {
     }
 }
 
-/// Objects larger than this are never read whole to look for a manifest (a manifest of
-/// 100,000 files is about 15 MB).
-const MAX_MANIFEST_BYTES: u64 = 64 << 20;
-
 /// Checks a version's package in `store`: the object (and, for a manifest, every file
 /// it lists) must be present and hash to its name.
 pub(crate) fn verify_package(store: &ArtifactStore, version: &ModelVersion) -> Result<Digest> {
@@ -542,7 +538,7 @@ pub(crate) fn verify_package(store: &ArtifactStore, version: &ModelVersion) -> R
     // Stream-verify the package object; a small one may be a directory's manifest.
     let checked = store.verify(&digest).and_then(|()| {
         let small = std::fs::metadata(store.object_path(&digest))
-            .map(|m| m.len() <= MAX_MANIFEST_BYTES)
+            .map(|m| m.len() <= crate::store::MAX_MANIFEST_BYTES)
             .unwrap_or(false);
         if small {
             store.get(&digest).map(Some)

@@ -41,15 +41,12 @@ use serde_json::{Value, json};
 use crate::mlflow_http::{ErrorCode, Idempotency, MlflowHttp};
 use crate::{ArtifactStore, AuditLog, Digest, Error, ModelUri, Result, RunId, now_ms};
 
-use super::history::{self, AliasMove, AliasMoveKind};
+use super::history::{self, AliasMove, AliasMoveKind, HISTORY_TAG_PREFIX};
 use super::{
     AliasChange, ImportedPackage, LoadedModel, ModelQuery, ModelVersion, NewVersion, Page,
     RegisteredModel, Registry, VersionQuery, VersionStatus, check_alias, check_model_name,
     verify_package,
 };
-
-/// Prefix of the registered-model tags holding the alias history.
-pub const HISTORY_TAG_PREFIX: &str = "mlops.alias_history.";
 
 /// The longest alias whose history tag key fits MLflow's 250-character limit.
 pub const MAX_ALIAS_LEN: usize = 250 - HISTORY_TAG_PREFIX.len() - ".0000000000000.00000000".len();
@@ -786,7 +783,7 @@ impl Registry for MlflowRegistry {
         _source: &str,
         run_id: Option<&RunId>,
     ) -> Result<ImportedPackage> {
-        let manifest = super::sync::copy_package(from, &self.store, package)?;
+        let manifest = self.store.copy_package_from(from, package)?;
         let run = match run_id {
             Some(r) => r.clone(),
             None => self.carrier_run(package)?,

@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 
 use super::{
     AliasChange, ModelQuery, NewVersion, Registry, TAG_DATASETS, TAG_PACKAGE_DIGEST, TAG_RUN_ID,
-    VersionQuery, VersionStatus, rest::HISTORY_TAG_PREFIX,
+    VersionQuery, VersionStatus, history::HISTORY_TAG_PREFIX,
 };
-use crate::{ArtifactStore, Digest, Error, MANIFEST_KIND, Manifest, ModelUri, Result, RunId};
+use crate::{Error, ModelUri, Result, RunId};
 
 use crate::tracking::TAG_SYNC_SOURCE;
 
@@ -205,52 +205,4 @@ fn all_versions(reg: &dyn Registry, name: &str) -> Result<Vec<super::ModelVersio
         }
     }
     Ok(out)
-}
-
-/// Copies a package (an object, or a manifest and every file it lists) from one store to
-/// another, verifying every object as it is read. Returns the manifest when the
-/// package is a directory.
-pub(crate) fn copy_package(
-    from: &ArtifactStore,
-    to: &ArtifactStore,
-    package: &Digest,
-) -> Result<Option<Manifest>> {
-    let manifest = read_manifest(from, package)?;
-    if let Some(m) = &manifest {
-        for entry in m.files.values() {
-            copy_object(from, to, &entry.digest)?;
-        }
-    }
-    copy_object(from, to, package)?;
-    Ok(manifest)
-}
-
-/// The manifest a package object holds, if it is one (read only when small).
-pub(crate) fn read_manifest(store: &ArtifactStore, package: &Digest) -> Result<Option<Manifest>> {
-    let len = std::fs::metadata(store.object_path(package))
-        .map(|m| m.len())
-        .map_err(|e| Error::io(store.object_path(package), e))?;
-    if len > super::MAX_MANIFEST_BYTES {
-        return Ok(None);
-    }
-    let bytes = store.get(package)?;
-    Ok(serde_json::from_slice::<Manifest>(&bytes)
-        .ok()
-        .filter(|m| m.kind == MANIFEST_KIND))
-}
-
-fn copy_object(from: &ArtifactStore, to: &ArtifactStore, digest: &Digest) -> Result<()> {
-    if to.contains(digest) {
-        return Ok(());
-    }
-    let mut r = from.open(digest)?;
-    // The reader verifies at the end; a mismatch fails the copy.
-    let got = to.put_reader(&mut r)?;
-    if got != *digest {
-        return Err(Error::Corrupt {
-            expected: *digest,
-            actual: got,
-        });
-    }
-    Ok(())
 }

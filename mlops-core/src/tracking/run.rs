@@ -234,6 +234,11 @@ impl Run {
         &self.info.run_id
     }
 
+    /// The run's id as the lineage type (what packages and model versions record).
+    pub fn run_id(&self) -> crate::RunId {
+        crate::RunId(self.info.run_id.clone())
+    }
+
     /// The run's info as it was at start.
     pub fn info(&self) -> &RunInfo {
         &self.info

@@ -17,7 +17,7 @@
 //! Sorted inputs: most numeric statistics need both samples sorted. The `*_sorted`
 //! functions (crate-internal) take sorted slices so a report sorts each column once.
 
-use statrs::distribution::{ChiSquared, ContinuousCDF, StudentsT};
+use statrs::distribution::{ChiSquared, ContinuousCDF, Normal, StudentsT};
 
 use super::kolmogorov;
 use crate::{Error, Result};
@@ -395,16 +395,9 @@ pub(crate) fn mann_whitney_sorted(a: &[f64], b: &[f64]) -> TestResult {
         let n = n1 + n2;
         let s = (n1 * n2 / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0)))).sqrt();
         let z = (u - mu - 0.5) / s;
-        normal_sf(z)
+        Normal::standard().sf(z)
     };
     TestResult::test(u1, (2.0 * p).clamp(0.0, 1.0))
-}
-
-fn normal_sf(z: f64) -> f64 {
-    if z.is_nan() {
-        return f64::NAN;
-    }
-    0.5 * statrs::function::erf::erfc(z / std::f64::consts::SQRT_2)
 }
 
 /// Exact survival function `P(U >= k)` of the Mann–Whitney U statistic, `m <= n`.
@@ -1132,7 +1125,7 @@ pub fn z_test(reference: &[u64], current: &[u64]) -> Result<TestResult> {
     let p2 = (n2 - current[0] as f64) / n2;
     let pp = (p1 * n1 + p2 * n2) / (n1 + n2);
     let z = (p1 - p2) / (pp * (1.0 - pp) * (1.0 / n1 + 1.0 / n2)).sqrt();
-    let p = 2.0 * normal_sf(z.abs());
+    let p = 2.0 * Normal::standard().sf(z.abs());
     Ok(TestResult::test(z, p))
 }
 

@@ -2,6 +2,7 @@
 //! hyper-parameters, the features and the seed. Plain serde data, logged as a run's
 //! parameters and stored inside every `mlops-linfa` payload.
 
+use mlops_core::tracking::Param;
 use serde::{Deserialize, Serialize};
 
 use crate::features::FeatureSpec;
@@ -13,6 +14,24 @@ pub struct TargetSpec {
     pub column: String,
     /// Classification or regression.
     pub task: TargetTask,
+}
+
+impl TargetSpec {
+    /// Class labels from `column`.
+    pub fn classification(column: &str) -> TargetSpec {
+        TargetSpec {
+            column: column.to_string(),
+            task: TargetTask::Classification,
+        }
+    }
+
+    /// A numeric target from `column`.
+    pub fn regression(column: &str) -> TargetSpec {
+        TargetSpec {
+            column: column.to_string(),
+            task: TargetTask::Regression,
+        }
+    }
 }
 
 /// The kind of target.
@@ -169,30 +188,38 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The config as flat MLflow-style parameters (`algorithm`, `seed`, and each
-    /// hyper-parameter by name).
-    pub fn params(&self) -> Vec<(String, String)> {
+    /// The config as flat MLflow parameters (`algorithm`, `seed`, `target`, `features`
+    /// and each hyper-parameter by name), ready for `Run::log_params`.
+    pub fn params(&self) -> Vec<Param> {
         let mut out = vec![
-            ("algorithm".to_string(), self.algorithm.name().to_string()),
-            ("seed".to_string(), self.seed.to_string()),
-            ("target".to_string(), self.target.column.clone()),
-            (
-                "features".to_string(),
-                self.features.features.len().to_string(),
-            ),
+            Param::new("algorithm", self.algorithm.name()),
+            Param::new("seed", self.seed.to_string()),
+            Param::new("target", self.target.column.clone()),
+            Param::new("features", self.features.features.len().to_string()),
         ];
-        if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(&self.algorithm) {
-            for (k, v) in m {
-                if k != "algorithm" {
-                    let s = match v {
-                        serde_json::Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    out.push((k, s));
-                }
-            }
-        }
+        out.extend(
+            flat_params(&serde_json::to_value(&self.algorithm).unwrap_or_default())
+                .into_iter()
+                .filter(|p| p.key != "algorithm"),
+        );
         out
     }
 }
 
+/// A JSON object's top-level entries as params (strings as they are, other values as
+/// JSON text); anything but an object gives none.
+pub(crate) fn flat_params(v: &serde_json::Value) -> Vec<Param> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Param::new(k.clone(), s)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}

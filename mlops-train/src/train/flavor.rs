@@ -393,4 +393,3 @@ impl Model for LinfaModel {
         serde_json::to_vec(&canonical(v)).map_err(|e| Error::json("mlops-linfa payload", e))
     }
 }
-

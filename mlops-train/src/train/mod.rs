@@ -24,6 +24,7 @@ mod config;
 mod flavor;
 
 pub use cart::{Node, Tree};
+pub(crate) use config::flat_params;
 pub use config::{Algorithm, Criterion, TargetSpec, TargetTask, TrainConfig};
 pub use flavor::{Estimator, LINFA_FLAVOR, LinfaModel};
 
@@ -80,7 +81,10 @@ pub fn train(df: &DataFrame, config: &TrainConfig) -> Result<LinfaModel> {
         (classes, est)
     } else {
         let y = value_targets(df, &config.target.column)?;
-        (Vec::new(), flavor::fit_regressor(&config.algorithm, &x, &y)?)
+        (
+            Vec::new(),
+            flavor::fit_regressor(&config.algorithm, &x, &y)?,
+        )
     };
     Ok(LinfaModel::new(
         config.clone(),
@@ -90,4 +94,3 @@ pub fn train(df: &DataFrame, config: &TrainConfig) -> Result<LinfaModel> {
         estimator,
     ))
 }
-

@@ -11,7 +11,7 @@ use crate::common::{split, winequality};
 fn model() -> (mlops_train::LinfaModel, polars::prelude::DataFrame) {
     let (tr, te) = split(&winequality(), 0.25, 5);
     let c = TrainConfig {
-        features: FeatureSpec::all_numeric(&tr, &["quality", "good"], true),
+        features: FeatureSpec::all_numeric_standardized(&tr, &["quality", "good"]),
         target: TargetSpec {
             column: "good".into(),
             task: TargetTask::Classification,
@@ -37,13 +37,21 @@ fn package_round_trips_through_the_store() {
     assert_eq!(served.predict(&te).unwrap(), m.predict(&te).unwrap());
     assert_eq!(served.signature().inputs.len(), 11);
     // The MLmodel file carries the signature as MLflow column specs.
-    let ml = pkg.mlmodel();
-    assert!(
-        ml.contains("signature:") && ml.contains(r#""name": "fixed acidity""#)
-            || ml.contains(r#""name":"fixed acidity""#),
-        "{ml}"
+    // It is read back by the same YAML reader as MLflow's meta.yaml files.
+    let text = pkg.mlmodel();
+    let ml = mlops_core::yaml::parse_map(&text, std::path::Path::new("MLmodel")).unwrap();
+    let Some(mlops_core::yaml::Value::Map(sig)) = ml.get("signature") else {
+        panic!("no signature in {text}");
+    };
+    let inputs: serde_json::Value = serde_json::from_str(sig["inputs"].as_str().unwrap()).unwrap();
+    assert_eq!(inputs[0]["name"], "fixed acidity", "{text}");
+    assert_eq!(inputs[0]["type"], "double", "{text}");
+    assert_eq!(
+        ml.get("model_size_bytes"),
+        Some(&mlops_core::yaml::Value::Int(
+            pkg.manifest.payload.size as i64
+        ))
     );
-    assert!(ml.contains(r#""type":"double""#), "{ml}");
     // Same directory again: same id.
     assert_eq!(pkg.store(&store).unwrap(), id);
 }

@@ -8,7 +8,7 @@ use mlops_core::registry::{LocalRegistry, MlflowRegistry, Registry};
 use mlops_core::tracking::{LocalTracker, Tracker, tracker_from_uri};
 use mlops_train::{
     Algorithm, FeatureSpec, Gate, RegressionTest, TargetSpec, TargetTask, TrainConfig, TrainingJob,
-    cross_validate, grid_search, train_tracked,
+    cross_validate, grid_search, train, train_tracked,
 };
 
 use crate::common::{split, winequality};
@@ -25,7 +25,7 @@ fn mlflow_uri() -> Option<String> {
 fn config(alg: Algorithm) -> TrainConfig {
     let df = winequality();
     TrainConfig {
-        features: FeatureSpec::all_numeric(&df, &["quality", "good"], true),
+        features: FeatureSpec::all_numeric_standardized(&df, &["quality", "good"]),
         target: TargetSpec {
             column: "good".into(),
             task: TargetTask::Classification,
@@ -36,41 +36,30 @@ fn config(alg: Algorithm) -> TrainConfig {
 }
 
 fn policy() -> Gate {
-    Gate::All {
-        gates: vec![
-            Gate::Threshold {
-                metric: "roc_auc_score".into(),
-                min: Some(0.7),
-                max: None,
-            },
-            Gate::NoRegression {
-                metric: "roc_auc_score".into(),
-                tolerance: 0.0,
-                alpha: 0.05,
-                test: RegressionTest::Delong,
-            },
-            Gate::NoRegression {
-                metric: "accuracy_score".into(),
-                tolerance: 0.0,
-                alpha: 0.05,
-                test: RegressionTest::Mcnemar,
-            },
-            Gate::ModelSize {
-                max_bytes: 50_000_000,
-            },
-        ],
-    }
+    Gate::all([
+        Gate::at_least("roc_auc_score", 0.7).unwrap(),
+        Gate::no_regression("roc_auc_score", RegressionTest::Delong, 0.05).unwrap(),
+        Gate::no_regression("accuracy_score", RegressionTest::Mcnemar, 0.05).unwrap(),
+        Gate::max_model_size(50_000_000),
+    ])
 }
 
 /// Two jobs: the first becomes champion; a much worse second one is refused; a good
 /// third one is compared with the champion on the same rows and promoted.
 fn champion_cycle(tracker: Arc<dyn Tracker>, registry: &dyn Registry, model_name: &str) {
     let (tr, te) = split(&winequality(), 0.3, 9);
-    let mut job = TrainingJob::new("train-tests", config(Algorithm::logistic()), &tr, &te);
+    let first_config = config(Algorithm::logistic());
+    let mut job = TrainingJob::for_config("train-tests", &first_config, &te);
     job.model_name = Some(model_name.into());
     job.gate = Some(policy());
     job.latency_rows = 5;
-    let first = train_tracked(&job, tracker.clone(), Some(registry)).unwrap();
+    let tracked = |job: &TrainingJob<'_>, cfg: &TrainConfig| {
+        let mut job = job.clone();
+        job.params = cfg.params();
+        let model = train(&tr, cfg).unwrap();
+        train_tracked(&job, &model, tracker.clone(), Some(registry)).unwrap()
+    };
+    let first = tracked(&job, &first_config);
     eprintln!("{}", first.gate);
     assert!(first.gate.passed && first.promoted, "{}", first.gate);
     assert_eq!(first.champion_version, None);
@@ -84,9 +73,7 @@ fn champion_cycle(tracker: Arc<dyn Tracker>, registry: &dyn Registry, model_name
     );
 
     // A stump is worse: DeLong and McNemar reject it, the champion stays.
-    let mut bad = job.clone();
-    bad.config = config(Algorithm::tree(Some(1)));
-    let second = train_tracked(&bad, tracker.clone(), Some(registry)).unwrap();
+    let second = tracked(&job, &config(Algorithm::tree(Some(1))));
     eprintln!("{}", second.gate);
     assert!(!second.gate.passed, "{}", second.gate);
     assert_eq!(second.champion_version, Some(v1));
@@ -112,9 +99,7 @@ fn champion_cycle(tracker: Arc<dyn Tracker>, registry: &dyn Registry, model_name
     assert!(arts.iter().any(|f| f.path.ends_with("MLmodel")), "{arts:?}");
 
     // A forest is at least as good: compared on the same rows, promoted.
-    let mut good = job.clone();
-    good.config = config(Algorithm::forest(30, Some(8)));
-    let third = train_tracked(&good, tracker, Some(registry)).unwrap();
+    let third = tracked(&job, &config(Algorithm::forest(30, Some(8))));
     eprintln!("{}", third.gate);
     assert_eq!(third.champion_version, Some(v1));
     let champ = third.champion.as_ref().unwrap();

@@ -11,7 +11,7 @@ use crate::common::{diabetes, iris, split, winequality};
 fn cfg(df: &DataFrame, target: &str, task: TargetTask, algorithm: Algorithm) -> TrainConfig {
     let exclude = ["quality", "good", "species", "progression"];
     TrainConfig {
-        features: FeatureSpec::all_numeric(df, &exclude, true),
+        features: FeatureSpec::all_numeric_standardized(df, &exclude),
         target: TargetSpec {
             column: target.to_string(),
             task,
