@@ -45,7 +45,8 @@ impl FileFormat {
 ///
 /// Errors: [`Error::UnsupportedFormat`] for another extension, [`Error::Io`] when the
 /// file does not exist or cannot be opened, [`Error::Polars`] when polars refuses it.
-pub fn scan_frame(path: &Path) -> Result<LazyFrame> {
+pub fn scan_frame(path: impl AsRef<Path>) -> Result<LazyFrame> {
+    let path = path.as_ref();
     let format = FileFormat::of_path(path)?;
     // Fail early with the path in the message: polars' own error for a missing file
     // does not always say which file.
@@ -67,7 +68,8 @@ pub fn scan_frame(path: &Path) -> Result<LazyFrame> {
 /// Reads a whole CSV or Parquet file (by extension) into a `DataFrame`.
 ///
 /// Errors as [`scan_frame`], plus [`Error::Polars`] for a file polars cannot parse.
-pub fn read_frame(path: &Path) -> Result<DataFrame> {
+pub fn read_frame(path: impl AsRef<Path>) -> Result<DataFrame> {
+    let path = path.as_ref();
     let df = scan_frame(path)?.collect().map_err(|e| Error::Read {
         path: path.display().to_string(),
         message: e.to_string(),
