@@ -12,7 +12,7 @@ pub fn data_path(name: &str) -> PathBuf {
 
 /// The red-wine quality data (1599 rows x 12 numeric columns).
 pub fn wine() -> DataFrame {
-    mlops_data::read_frame(&data_path("winequality-red.csv")).unwrap()
+    mlops_data::read_frame(data_path("winequality-red.csv")).unwrap()
 }
 
 /// A frame like the benchmark's, with known faults injected:

@@ -277,7 +277,7 @@ fn bad_input_is_reported_not_panicked() {
 #[test]
 fn lazy_scan_of_a_file_validates() {
     let contract = Contract::infer(&crate::util::wine()).unwrap();
-    let lf = mlops_data::scan_frame(&data_path("winequality-red.csv")).unwrap();
+    let lf = mlops_data::scan_frame(data_path("winequality-red.csv")).unwrap();
     // The aggregate pass on the streaming engine (bounded memory for big files).
     let opts = ValidateOptions {
         sample_size: 3,
@@ -289,7 +289,7 @@ fn lazy_scan_of_a_file_validates() {
     // Tighten one range: failures come with at most 3 sample rows.
     let mut c = contract.clone();
     c.columns[0].checks = vec![ColumnCheck::range(None, Some(8.0))];
-    let lf = mlops_data::scan_frame(&data_path("winequality-red.csv")).unwrap();
+    let lf = mlops_data::scan_frame(data_path("winequality-red.csv")).unwrap();
     let r = c.validate_lazy(lf, &opts).unwrap();
     assert_eq!(r.failures.len(), 1);
     assert_eq!(r.failures[0].sample_rows.len(), 3);
