@@ -30,6 +30,8 @@ fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Warnings of the SDK on stderr (RUST_LOG for more); stdout stays one JSON object.
+    mlops_examples::init_logging(mlops_examples::Verbosity::default());
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 3 {
         eprintln!("usage: bench_data DATA.parquet CONTRACT.json");

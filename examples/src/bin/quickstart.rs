@@ -22,7 +22,7 @@
 //! It runs on the embedded local store (`./mlruns`, or the path / `file:` URI in
 //! `MLFLOW_TRACKING_URI`) and, unchanged, on a real MLflow server when
 //! `MLFLOW_TRACKING_URI=http://...`. Run it with `cargo run -p mlops-examples --bin
-//! quickstart`.
+//! quickstart`. The SDK's warnings go to stderr (`-v`/`-q`, `RUST_LOG`).
 
 use std::process::ExitCode;
 
@@ -220,7 +220,20 @@ fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
 }
 
+/// The quickstart's flags: only how much it logs.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "quickstart",
+    about = "The whole pipeline on the winequality data"
+)]
+struct Cli {
+    #[command(flatten)]
+    log: mlops_examples::Verbosity,
+}
+
 fn main() -> ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    mlops_examples::init_logging(cli.log);
     match run() {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,12 +1,15 @@
 //! `mlops audit verify LOG` and `mlops audit show LOG`: check and read an audit log.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use mlops_core::{AuditLog, Error};
+use serde_json::Value;
 
 use crate::CmdResult;
+use crate::table::{Align, Listing, clip, num, utc};
 
 /// Audit-log subcommands.
 #[derive(Debug, Subcommand)]
@@ -24,11 +27,11 @@ pub enum AuditCmd {
         /// The audit log (JSON lines).
         log: PathBuf,
     },
-    /// Print the records, one per line.
+    /// Print the records as a table (UTC times, a summary of each payload).
     Show {
         /// The audit log (JSON lines).
         log: PathBuf,
-        /// Print raw JSON lines instead of a table.
+        /// Print the records as raw JSON lines (full payloads and hashes) instead.
         #[arg(long)]
         json: bool,
     },
@@ -54,17 +57,79 @@ pub fn run(cmd: Cmd) -> CmdResult {
             Err(e) => Err(e.into()),
         },
         AuditCmd::Show { log, json } => {
-            for r in AuditLog::open(&log).records()? {
-                if json {
-                    println!("{}", serde_json::to_string(&r)?);
-                } else {
-                    println!(
-                        "{:>5}  {:>13}  {:<12} {:<20} {}  {}",
-                        r.seq, r.time_ms, r.actor, r.action, r.subject, r.payload
-                    );
+            let records = AuditLog::open(&log).records()?;
+            let stdout = std::io::stdout();
+            let mut o = stdout.lock();
+            if json {
+                for r in &records {
+                    writeln!(o, "{}", serde_json::to_string(r)?)?;
                 }
+            } else {
+                let mut t = Listing::new(&[
+                    ("SEQ", Align::Right),
+                    ("TIME (UTC)", Align::Left),
+                    ("ACTOR", Align::Left),
+                    ("ACTION", Align::Left),
+                    ("SUBJECT", Align::Left),
+                    ("DETAILS", Align::Left),
+                ]);
+                for r in &records {
+                    t.row(vec![
+                        r.seq.to_string(),
+                        utc(r.time_ms),
+                        clip(&r.actor, 20),
+                        r.action.clone(),
+                        clip(&r.subject, 48),
+                        clip(&summary(&r.payload), 96),
+                    ]);
+                }
+                t.print(&mut o)?;
             }
+            o.flush()?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A payload on one line for a person: `key=value` pairs of an object (numbers at a
+/// readable precision, strings unquoted, SHA-256 digests shortened, nested values as
+/// compact JSON).
+fn summary(payload: &Value) -> String {
+    let one = |v: &Value| match v {
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => u.to_string(),
+            (_, Some(i), _) => i.to_string(),
+            (_, _, Some(f)) => num(f),
+            _ => n.to_string(),
+        },
+        // A full SHA-256 in hex: its 12-character prefix, as digests print elsewhere.
+        Value::String(s) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            s[..12].to_string()
+        }
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    match payload {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", one(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => one(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn payload_summaries() {
+        let p = serde_json::json!({"from": 1, "p_value": 0.0123456, "reason": "better", "to": null, "x": [1, 2],
+            "package": "6410c79b6266f0ef40b76482453510acb9c6ebf95cf8d520954c35576aa25746"});
+        assert_eq!(
+            super::summary(&p),
+            "from=1 p_value=0.01235 package=6410c79b6266 reason=better to=- x=[1,2]"
+        );
+        assert_eq!(super::summary(&serde_json::json!("plain")), "plain");
     }
 }

@@ -4,18 +4,25 @@
 //! `Subcommand` enum and a `run` function; this file only flattens them together.
 //! Exit codes follow one rule everywhere: 0 success / check passed, 1 check failed
 //! (invalid data, drift, failed gate, broken audit chain), 2 an error stopped the work.
+//!
+//! Output rule: stdout carries the command's result only (a table, or pure JSON under
+//! `--json`); warnings and logs of the SDK go to stderr through the subscriber
+//! [`mlops_examples::init_logging`] installs (`RUST_LOG`, `-v`, `-q`).
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use mlops_examples::{Verbosity, init_logging};
 
 mod audit;
+mod completions;
 mod data;
 mod drift;
 mod eval;
 mod judge;
 mod models;
 mod store;
+mod table;
 
 /// The mlops command line.
 #[derive(Debug, Parser)]
@@ -25,6 +32,8 @@ mod store;
     about = "MLOps pipeline tools: data, models, tracking, audit"
 )]
 struct Cli {
+    #[command(flatten)]
+    log: Verbosity,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +54,8 @@ enum Command {
     Eval(eval::Cmd),
     #[command(flatten)]
     Judge(judge::Cmd),
+    #[command(flatten)]
+    Completions(completions::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -52,6 +63,7 @@ pub type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log);
     let result = match cli.command {
         Command::Audit(c) => audit::run(c),
         Command::Models(c) => models::run(c),
@@ -60,9 +72,17 @@ fn main() -> ExitCode {
         Command::Data(c) => data::run(c),
         Command::Eval(c) => eval::run(c),
         Command::Judge(c) => judge::run(c),
+        Command::Completions(c) => completions::run(c, Cli::command()),
     };
     match result {
         Ok(code) => code,
+        // `mlops runs list | head`: a closed pipe ends the listing quietly.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

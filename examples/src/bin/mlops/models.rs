@@ -13,6 +13,7 @@ use mlops_core::registry::{ModelQuery, VersionQuery};
 use mlops_core::{AliasChange, Registry, registry_from_env, registry_from_uri};
 
 use crate::CmdResult;
+use crate::table::{Align, Listing, clip, utc};
 
 /// Model-registry subcommands.
 #[derive(Debug, Subcommand)]
@@ -69,8 +70,8 @@ pub enum ModelsCmd {
     },
 }
 
-/// Writes a line to stdout; a closed pipe (`mlops models list | head`) ends the
-/// command quietly instead of panicking like `println!`.
+/// Writes a line to the command's output (errors, a closed pipe included, end the
+/// command; `main` treats a closed pipe as success).
 macro_rules! out {
     ($o:expr, $($arg:tt)*) => {
         writeln!($o, $($arg)*)?
@@ -81,18 +82,9 @@ macro_rules! out {
 pub fn run(cmd: Cmd) -> CmdResult {
     let stdout = std::io::stdout();
     let mut o = stdout.lock();
-    match run_to(cmd, &mut o).and_then(|c| {
-        o.flush()?;
-        Ok(c)
-    }) {
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(ExitCode::SUCCESS)
-        }
-        other => other,
-    }
+    let code = run_to(cmd, &mut o)?;
+    o.flush()?;
+    Ok(code)
 }
 
 fn run_to(cmd: Cmd, o: &mut dyn Write) -> CmdResult {
@@ -111,55 +103,50 @@ fn run_to(cmd: Cmd, o: &mut dyn Write) -> CmdResult {
                 name_like: filter,
                 ..ModelQuery::default()
             };
-            if !json {
-                out!(
-                    o,
-                    "{:<32} {:<16} {:<30} DESCRIPTION",
-                    "NAME",
-                    "UPDATED",
-                    "ALIASES"
-                );
-            }
+            let mut t = Listing::new(&[
+                ("NAME", Align::Left),
+                ("UPDATED (UTC)", Align::Left),
+                ("ALIASES", Align::Left),
+                ("DESCRIPTION", Align::Left),
+            ]);
             loop {
                 let page = reg.search_models(&q)?;
                 for m in &page.items {
                     if json {
                         out!(o, "{}", serde_json::to_string(m)?);
-                    } else {
-                        let aliases: Vec<String> =
-                            m.aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
-                        out!(
-                            o,
-                            "{:<32} {:<16} {:<30} {}",
-                            m.name,
-                            utc(m.last_updated_timestamp),
-                            aliases.join(","),
-                            m.description.as_deref().unwrap_or("").replace('\n', " ")
-                        );
+                        continue;
                     }
+                    let aliases: Vec<String> =
+                        m.aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
+                    t.row(vec![
+                        m.name.clone(),
+                        utc(m.last_updated_timestamp),
+                        aliases.join(","),
+                        clip(m.description.as_deref().unwrap_or(""), 60),
+                    ]);
                 }
                 match page.next_page_token {
                     Some(t) => q.page_token = Some(t),
                     None => break,
                 }
             }
+            if !json {
+                t.print(o)?;
+            }
         }
         ModelsCmd::Versions { name } => {
             // A typed "no such model" rather than an empty list.
             let aliases = reg.get_model(&name)?.aliases;
             let mut q = VersionQuery::of_model(&name);
-            if !json {
-                out!(
-                    o,
-                    "{:>7}  {:<16} {:<8} {:<18} {:<14} {:<32} SOURCE",
-                    "VERSION",
-                    "CREATED",
-                    "STATUS",
-                    "ALIASES",
-                    "PACKAGE",
-                    "RUN"
-                );
-            }
+            let mut t = Listing::new(&[
+                ("VERSION", Align::Right),
+                ("CREATED (UTC)", Align::Left),
+                ("STATUS", Align::Left),
+                ("ALIASES", Align::Left),
+                ("PACKAGE", Align::Left),
+                ("RUN", Align::Left),
+                ("SOURCE", Align::Left),
+            ]);
             loop {
                 let page = reg.search_versions(&q)?;
                 for v in &page.items {
@@ -176,22 +163,26 @@ fn run_to(cmd: Cmd, o: &mut dyn Write) -> CmdResult {
                         Ok(Some(d)) => d.short(),
                         _ => "-".into(),
                     };
-                    out!(
-                        o,
-                        "{:>7}  {:<16} {:<8} {:<18} {:<14} {:<32} {}",
-                        v.version,
+                    t.row(vec![
+                        v.version.to_string(),
                         utc(v.creation_timestamp),
-                        v.status.as_str(),
+                        v.status.as_str().to_string(),
                         al.join(","),
                         pkg,
-                        v.run_id.as_ref().map(|r| r.as_str()).unwrap_or("-"),
-                        v.source
-                    );
+                        v.run_id
+                            .as_ref()
+                            .map(|r| r.as_str().to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        clip(&v.source, 64),
+                    ]);
                 }
                 match page.next_page_token {
                     Some(t) => q.page_token = Some(t),
                     None => break,
                 }
+            }
+            if !json {
+                t.print(o)?;
             }
         }
         ModelsCmd::Alias {
@@ -222,49 +213,41 @@ fn run_to(cmd: Cmd, o: &mut dyn Write) -> CmdResult {
         }
         ModelsCmd::History { name, alias } => {
             let moves = reg.alias_history(&name, &alias)?;
-            if !json {
-                out!(
-                    o,
-                    "{:<24} {:<9} {:>6} {:>6}  {:<16} REASON",
-                    "TIME (UTC)",
-                    "KIND",
-                    "FROM",
-                    "TO",
-                    "ACTOR"
-                );
-            }
-            let v = |x: Option<u64>| x.map(|n| format!("v{n}")).unwrap_or_else(|| "-".into());
-            for m in &moves {
-                if json {
+            if json {
+                for m in &moves {
                     out!(o, "{}", serde_json::to_string(m)?);
-                } else {
-                    out!(
-                        o,
-                        "{:<24} {:<9} {:>6} {:>6}  {:<16} {}",
+                }
+            } else if moves.is_empty() {
+                out!(o, "(no recorded moves of models:/{name}@{alias})");
+            } else {
+                let v = |x: Option<u64>| x.map(|n| format!("v{n}")).unwrap_or_else(|| "-".into());
+                let mut t = Listing::new(&[
+                    ("TIME (UTC)", Align::Left),
+                    ("KIND", Align::Left),
+                    ("FROM", Align::Right),
+                    ("TO", Align::Right),
+                    ("ACTOR", Align::Left),
+                    ("REASON", Align::Left),
+                ]);
+                for m in &moves {
+                    t.row(vec![
                         utc_ms(m.time_ms),
                         format!("{:?}", m.kind).to_lowercase(),
                         v(m.from_version),
                         v(m.to_version),
-                        m.actor,
-                        m.reason
-                    );
+                        clip(&m.actor, 24),
+                        clip(&m.reason, 80),
+                    ]);
                 }
-            }
-            if moves.is_empty() && !json {
-                out!(o, "(no recorded moves of models:/{name}@{alias})");
+                t.print(o)?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC) of a time in ms since the Unix epoch.
-fn utc(ms: u64) -> String {
-    let full = utc_ms(ms);
-    full[..16.min(full.len())].to_string()
-}
-
-/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of a time in ms since the Unix epoch.
+/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of a time in ms since the Unix epoch: alias moves
+/// can be milliseconds apart.
 fn utc_ms(ms: u64) -> String {
     mlops_core::format_utc_ms(ms)
 }
@@ -275,6 +258,5 @@ mod tests {
     fn utc_dates() {
         assert_eq!(super::utc_ms(0), "1970-01-01 00:00:00.000");
         assert_eq!(super::utc_ms(951_782_400_123), "2000-02-29 00:00:00.123");
-        assert_eq!(super::utc(1_795_979_094_908), "2026-11-29 19:04");
     }
 }

@@ -6,14 +6,18 @@
 //! `PASSWORD` or `MLFLOW_TRACKING_TOKEN`). Without `--tracking-uri`, `runs list` uses
 //! `MLFLOW_TRACKING_URI`, else `./mlruns`.
 
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use mlops_core::RunRecord;
 use mlops_core::registry::sync_models;
 use mlops_core::registry_from_uri;
 use mlops_core::tracking::{SearchRuns, SyncOptions, sync, tracker_from_env, tracker_from_uri};
 
 use crate::CmdResult;
+use crate::table::{Align, Listing, clip, duration, num, utc_opt};
 
 /// Tracking-store subcommands.
 #[derive(Debug, Subcommand)]
@@ -65,10 +69,71 @@ pub enum RunsCmd {
         /// At most this many runs.
         #[arg(long, default_value_t = 100)]
         max: usize,
-        /// One JSON object per line instead of a table.
+        /// Metric columns of the table, comma-separated (default: the 4 keys most runs
+        /// have; `--metrics ''` for none).
+        #[arg(long, value_delimiter = ',')]
+        metrics: Option<Vec<String>>,
+        /// Param columns of the table, comma-separated (default: none).
+        #[arg(long, value_delimiter = ',')]
+        params: Vec<String>,
+        /// One JSON object per line (every metric and param, full precision) instead of a
+        /// table.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How many metric columns `runs list` shows when `--metrics` is not given.
+const DEFAULT_METRIC_COLUMNS: usize = 4;
+
+/// The metric keys most runs have, most frequent first (ties by name), at most `n`.
+fn common_metric_keys(runs: &[RunRecord], n: usize) -> Vec<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in runs {
+        for k in r.data.metrics.keys() {
+            *counts.entry(k.as_str()).or_default() += 1;
+        }
+    }
+    let mut keys: Vec<(&str, usize)> = counts.into_iter().collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    keys.into_iter()
+        .take(n)
+        .map(|(k, _)| k.to_string())
+        .collect()
+}
+
+/// The `runs list` table: id, name, status, start (UTC), duration, then the chosen
+/// metrics (readable precision) and params; `-` where a run lacks one.
+fn runs_table(runs: &[RunRecord], metrics: &[String], params: &[String]) -> Listing {
+    let mut cols = vec![
+        ("RUN ID", Align::Left),
+        ("NAME", Align::Left),
+        ("STATUS", Align::Left),
+        ("START (UTC)", Align::Left),
+        ("DURATION", Align::Right),
+    ];
+    cols.extend(metrics.iter().map(|m| (m.as_str(), Align::Right)));
+    cols.extend(params.iter().map(|p| (p.as_str(), Align::Left)));
+    let mut t = Listing::new(&cols);
+    for r in runs {
+        let mut row = vec![
+            r.info.run_id.clone(),
+            clip(&r.info.run_name, 32),
+            r.info.status.to_string(),
+            utc_opt(r.info.start_time),
+            duration(r.info.start_time, r.info.end_time),
+        ];
+        row.extend(metrics.iter().map(|k| match r.data.metrics.get(k) {
+            Some(m) => num(m.value),
+            None => "-".into(),
+        }));
+        row.extend(params.iter().map(|k| match r.data.params.get(k) {
+            Some(v) => clip(v, 24),
+            None => "-".into(),
+        }));
+        t.row(row);
+    }
+    t
 }
 
 /// Runs a store subcommand.
@@ -126,6 +191,8 @@ pub fn run(cmd: Cmd) -> CmdResult {
             filter,
             order_by,
             max,
+            metrics,
+            params,
             json,
         }) => {
             let t = match tracking_uri {
@@ -141,32 +208,26 @@ pub fn run(cmd: Cmd) -> CmdResult {
                 .max_results(max.clamp(1, 50_000));
             q.order_by = order_by;
             let page = t.search_runs(&q)?;
-            if !json {
-                println!(
-                    "{:<32}  {:<24}  {:<8}  {:>14}  metrics",
-                    "run_id", "name", "status", "start_time"
-                );
-            }
-            for r in &page.runs {
-                if json {
-                    println!("{}", serde_json::to_string(r)?);
-                    continue;
+            let stdout = std::io::stdout();
+            let mut o = stdout.lock();
+            if json {
+                for r in &page.runs {
+                    writeln!(o, "{}", serde_json::to_string(r)?)?;
                 }
-                let metrics: Vec<String> = r
-                    .data
-                    .metrics
-                    .values()
-                    .map(|m| format!("{}={}", m.key, m.value))
-                    .collect();
-                println!(
-                    "{:<32}  {:<24}  {:<8}  {:>14}  {}",
-                    r.info.run_id,
-                    r.info.run_name,
-                    r.info.status,
-                    r.info.start_time.unwrap_or(0),
-                    metrics.join(" ")
-                );
+            } else {
+                let metrics = match metrics {
+                    Some(m) => m.into_iter().filter(|k| !k.is_empty()).collect(),
+                    None => common_metric_keys(&page.runs, DEFAULT_METRIC_COLUMNS),
+                };
+                let params: Vec<String> = params.into_iter().filter(|k| !k.is_empty()).collect();
+                let table = runs_table(&page.runs, &metrics, &params);
+                if table.is_empty() {
+                    writeln!(o, "(no runs in experiment {})", exp.name)?;
+                } else {
+                    table.print(&mut o)?;
+                }
             }
+            o.flush()?;
             Ok(ExitCode::SUCCESS)
         }
     }
