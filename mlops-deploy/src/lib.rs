@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod deployer;
 mod error;
 pub mod judge;
 pub mod strategy;
@@ -25,6 +26,7 @@ pub use mlops_data::polars;
 /// `mlops-train` (models, packages, evaluation, gates).
 pub use mlops_train as train;
 
+pub use deployer::{DeployPhase, DeployStatus, Deployer, VersionSpec};
 pub use error::{Error, Result};
 pub use judge::{
     Arm, ArmPair, Boundary, Decision, Guardrail, Judge, JudgeConfig, MetricKind, MetricSpec,
