@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Hasher;
-use crate::fs::{safe_relative_path, sync_dir, temp_file_in, walk_files};
+use crate::fs::{read_dir_names, safe_relative_path, sync_dir, temp_file_in, walk_files};
 use crate::{Digest, Error, Result};
 
 /// A directory of content-addressed, verified-on-read objects.
@@ -296,20 +296,19 @@ impl ArtifactStore {
     pub fn list(&self) -> Result<Vec<Digest>> {
         let objects = self.root.join("objects");
         let mut out = Vec::new();
-        for shard in std::fs::read_dir(&objects).map_err(|e| Error::io(&objects, e))? {
-            let shard = shard.map_err(|e| Error::io(&objects, e))?;
-            let name = shard.file_name();
-            let Some(prefix) = name.to_str() else {
-                continue;
-            };
-            if prefix.len() != 2 || !shard.path().is_dir() {
+        if !objects.is_dir() {
+            return Err(Error::io(
+                &objects,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        for prefix in read_dir_names(&objects)? {
+            let shard = objects.join(&prefix);
+            if prefix.len() != 2 || !shard.is_dir() {
                 continue;
             }
-            for obj in std::fs::read_dir(shard.path()).map_err(|e| Error::io(shard.path(), e))? {
-                let obj = obj.map_err(|e| Error::io(shard.path(), e))?;
-                if let Some(rest) = obj.file_name().to_str()
-                    && let Ok(d) = format!("{prefix}{rest}").parse::<Digest>()
-                {
+            for rest in read_dir_names(&shard)? {
+                if let Ok(d) = format!("{prefix}{rest}").parse::<Digest>() {
                     out.push(d);
                 }
             }

@@ -226,17 +226,10 @@ impl RestTracker {
         if md.is_file() {
             return self.put_file(remote, local);
         }
-        let rd = std::fs::read_dir(local).map_err(|e| Error::Io {
-            path: local.to_path_buf(),
-            source: e,
-        })?;
-        for ent in rd {
-            let ent = ent.map_err(|e| Error::Io {
-                path: local.to_path_buf(),
-                source: e,
-            })?;
-            let name = ent.file_name().to_string_lossy().into_owned();
-            self.put_tree(&format!("{remote}/{name}"), &ent.path())?;
+        // The same walk as the local store's (`fs::walk_files`): regular files, a
+        // symbolic link refused rather than followed out of the tree.
+        for (rel, path) in crate::fs::walk_files(local)? {
+            self.put_file(&format!("{remote}/{rel}"), &path)?;
         }
         Ok(())
     }
