@@ -477,7 +477,9 @@ pub trait Tracker: Send + Sync + fmt::Debug {
 
     /// Uploads a file or a directory (recursively) under `artifact_path` (the run's
     /// artifact root when `None`). A file keeps its name; a directory's content goes
-    /// under `artifact_path`.
+    /// under `artifact_path`. A symbolic link inside the directory is an
+    /// [`Error::InvalidPath`](crate::Error::InvalidPath), never followed out of the tree
+    /// (`fs::walk_files`, the walk of every store).
     fn log_artifact(&self, run_id: &str, local: &Path, artifact_path: Option<&str>) -> Result<()>;
     /// Lists one level of a run's artifacts; paths are relative to the run's root.
     fn list_artifacts(&self, run_id: &str, path: Option<&str>) -> Result<Vec<FileInfo>>;

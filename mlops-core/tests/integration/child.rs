@@ -257,6 +257,11 @@ fn mode_writer() {
     reg.artifact_store()
         .export_dir(&digest, &root.join("export/pkg"))
         .unwrap();
+    // A package copied between stores (what import_package and `mlops sync` do).
+    mlops_core::ArtifactStore::new(root.join("copied"))
+        .unwrap()
+        .copy_package_from(reg.artifact_store(), &digest)
+        .unwrap();
 
     // The fs helpers themselves.
     mlops_core::fs::write_atomic(&root.join("fs/atomic.txt"), b"a").unwrap();

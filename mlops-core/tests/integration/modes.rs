@@ -4,9 +4,9 @@
 //! The umask is per process, so each case runs [`crate::child::mode_writer`] in a child
 //! started through `sh -c 'umask MASK; exec ...'`. The child writes one of each kind of
 //! file (tracking meta, params, tags, metric appends, artifacts, the spool, registry
-//! models/versions/tags/aliases, a renamed model, alias history, the lock files, artifact
-//! store objects and exports, the audit log and its head, `fs` helpers) and checks the
-//! mode of everything under its root.
+//! models/versions/tags/aliases, a renamed model, alias history, the lock files,
+//! artifact-store objects, exports and package copies between stores, the audit log and
+//! its head, the `fs` helpers) and checks the mode of everything under its root.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -111,6 +111,7 @@ const KINDS: &[&str] = &[
     "mlruns.mlops/audit.jsonl.head",
     "mlruns.mlops/audit.jsonl.lock",
     "mlruns.mlops/store/objects/*/*",
+    "copied/objects/*/*",
     "export/pkg/model.bin",
     "export/pkg/sub/conf.json",
     "spool/*",
