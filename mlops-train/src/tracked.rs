@@ -385,7 +385,7 @@ pub struct Trial {
     /// Its standard deviation over folds.
     pub std: f64,
     /// The child run, when tracked.
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
 }
 
 /// Result of a grid search.
@@ -441,7 +441,7 @@ pub fn grid_search(
                     .collect();
                 ms.extend(cv.std.iter().map(|(k, v)| (format!("cv_std.{k}"), *v)));
                 log_metrics(&c, &ms, 0)?;
-                let id = c.id().to_string();
+                let id = c.run_id();
                 c.end()?;
                 Some(id)
             }

@@ -27,4 +27,4 @@ pub use config::{ColumnType, Decision, DriftConfig, Method, default_method};
 pub use kolmogorov::kolmogorov_sf;
 pub use profiles::drift_from_profiles;
 pub use report::{ColumnDrift, Distribution, DriftReport, drift_report, infer_column_type};
-pub use stats::{Binned, TestResult};
+pub use stats::{Binned, NumericDtype, TestResult};

@@ -826,16 +826,26 @@ pub(crate) fn histogram_sorted(x: &[f64], edges: &[f64]) -> Vec<u64> {
     cum.windows(2).map(|w| (w[1] - w[0]) as u64).collect()
 }
 
+/// The dtype a numeric column had before it became `f64`s: integer columns get bins at
+/// least one unit wide, as numpy's histogram gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumericDtype {
+    /// An integer column.
+    Integer,
+    /// A floating-point column.
+    Float,
+}
+
 /// Evidently's binning of a numeric column: Sturges equal-width bins over the pooled
 /// range when the reference has more than 20 distinct values, else one bin per
-/// distinct value of either sample. `integer` marks integer-typed columns.
-pub fn bin_numeric(reference: &[f64], current: &[f64], integer: bool) -> Result<Binned> {
+/// distinct value of either sample.
+pub fn bin_numeric(reference: &[f64], current: &[f64], dtype: NumericDtype) -> Result<Binned> {
     check_sample("reference", reference, 1)?;
     check_sample("current", current, 1)?;
     Ok(bin_numeric_sorted(
         &sorted(reference),
         &sorted(current),
-        integer,
+        dtype == NumericDtype::Integer,
     ))
 }
 
@@ -994,13 +1004,17 @@ pub fn hellinger_categorical(reference: &[u64], current: &[u64]) -> Result<TestR
 
 /// Hellinger distance of a numeric column, Evidently's form: density histograms on
 /// Sturges bins whose count comes from the number of distinct pooled values.
-pub fn hellinger_numeric(reference: &[f64], current: &[f64], integer: bool) -> Result<TestResult> {
+pub fn hellinger_numeric(
+    reference: &[f64],
+    current: &[f64],
+    dtype: NumericDtype,
+) -> Result<TestResult> {
     check_sample("reference", reference, 1)?;
     check_sample("current", current, 1)?;
     Ok(hellinger_numeric_sorted(
         &sorted(reference),
         &sorted(current),
-        integer,
+        dtype == NumericDtype::Integer,
     ))
 }
 

@@ -58,7 +58,11 @@ fn numeric_statistics_match_scipy_and_evidently() {
         let name = case["name"].as_str().expect("name");
         let r = floats(&case["reference"]);
         let c = floats(&case["current"]);
-        let integer = case["integer"].as_bool().unwrap_or(false);
+        let dtype = if case["integer"].as_bool().unwrap_or(false) {
+            mlops_data::drift::NumericDtype::Integer
+        } else {
+            mlops_data::drift::NumericDtype::Float
+        };
         let pair = |key: &str, res: mlops_data::drift::TestResult, failures: &mut Vec<String>| {
             if case.get(key).is_none() {
                 return;
@@ -118,14 +122,14 @@ fn numeric_statistics_match_scipy_and_evidently() {
             &mut failures,
         );
         close(
-            stats::hellinger_numeric(&r, &c, integer)
+            stats::hellinger_numeric(&r, &c, dtype)
                 .expect("h")
                 .statistic,
             num(&case["hellinger"]),
             &format!("{name} hellinger"),
             &mut failures,
         );
-        let b = stats::bin_numeric(&r, &c, integer).expect("bins");
+        let b = stats::bin_numeric(&r, &c, dtype).expect("bins");
         let want_edges = &case["bins"]["edges"];
         match (&b.edges, want_edges.is_null()) {
             (Some(e), false) => {
