@@ -245,3 +245,101 @@ fn bootstrap_works_for_multiclass_probabilities() {
         assert!(g.check(&good, Some(&bad)).passed, "{metric}");
     }
 }
+
+#[test]
+fn a_policy_built_in_code_equals_the_parsed_one() {
+    use mlops_train::RegressionTest;
+    let built = Gate::all([
+        Gate::at_least("accuracy_score", 0.6).unwrap(),
+        Gate::no_regression("roc_auc_score", RegressionTest::Delong, 0.05).unwrap(),
+        Gate::no_regression("accuracy_score", RegressionTest::Mcnemar, 0.05).unwrap(),
+        Gate::no_regression("log_loss", RegressionTest::bootstrap(300, 1), 0.05)
+            .unwrap()
+            .with_tolerance(0.01)
+            .unwrap(),
+    ]);
+    assert_eq!(built, Gate::from_json(POLICY).unwrap());
+}
+
+#[test]
+fn bad_policies_are_errors_when_built_not_when_run() {
+    use mlops_train::RegressionTest;
+    let msg = |r: mlops_train::Result<Gate>| r.unwrap_err().to_string();
+    // An unknown metric name, in code and in JSON.
+    assert!(msg(Gate::at_least("roc_auc", 0.7)).contains("unknown metric \"roc_auc\""));
+    assert!(Gate::from_json(r#"{"gate":"threshold","metric":"acuracy_score","min":0.5}"#).is_err());
+    // A test that does not fit its metric.
+    assert!(
+        msg(Gate::no_regression(
+            "accuracy_score",
+            RegressionTest::Delong,
+            0.05
+        ))
+        .contains("delong test does not apply to accuracy_score")
+    );
+    assert!(Gate::no_regression("roc_auc_score", RegressionTest::Mcnemar, 0.05).is_err());
+    // Group metrics are thresholds only; a paired test needs a whole-evaluation metric.
+    assert!(Gate::at_least("groups.b.recall_score", 0.5).is_ok());
+    assert!(Gate::at_least("groups.b.selection_rate", 0.5).is_ok());
+    assert!(
+        Gate::no_regression(
+            "groups.b.recall_score",
+            RegressionTest::bootstrap(10, 0),
+            0.05
+        )
+        .is_err()
+    );
+    // Alphas, tolerances, bounds and limits.
+    assert!(Gate::no_regression("roc_auc_score", RegressionTest::Delong, 1.5).is_err());
+    assert!(Gate::no_regression("roc_auc_score", RegressionTest::Delong, 0.0).is_err());
+    assert!(
+        Gate::no_regression("roc_auc_score", RegressionTest::Delong, 0.05)
+            .unwrap()
+            .with_tolerance(-0.1)
+            .is_err()
+    );
+    assert!(Gate::contract_passed().with_tolerance(0.1).is_err());
+    assert!(Gate::between("accuracy_score", 0.9, 0.1).is_err());
+    assert!(Gate::at_least("accuracy_score", f64::NAN).is_err());
+    assert!(Gate::max_latency_p99_ms(0.0).is_err());
+    assert!(Gate::from_json(r#"{"gate":"fairness"}"#).is_err());
+    assert!(Gate::from_json(r#"{"gate":"threshold","metric":"accuracy_score"}"#).is_err());
+    // Nested gates are checked too, and the error names the gate.
+    let nested =
+        r#"{"gate":"any","gates":[{"gate":"no_regression","metric":"f1","test":"mcnemar"}]}"#;
+    let e = Gate::from_json(nested).unwrap_err().to_string();
+    assert!(
+        e.contains("gate no_regression") && e.contains("\"f1\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_validation_report_becomes_the_contract_outcome() {
+    use mlops_data::{ColumnCheck, ColumnSpec, Contract};
+    use polars::prelude::*;
+    let df = df!("x" => [1.0, -1.0, 3.0]).unwrap();
+    let contract = Contract {
+        columns: vec![
+            ColumnSpec::new("x").check(ColumnCheck::range(Some(0.0), None)),
+            ColumnSpec::new("y"),
+        ],
+        ..Contract::default()
+    };
+    let report = contract.validate(&df).unwrap();
+    let outcome = ContractOutcome::from(&report);
+    assert!(!outcome.passed);
+    assert_eq!(outcome.failures.len(), report.failures.len());
+    assert!(
+        outcome.failures.iter().any(|f| f.starts_with("x: ")),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.failures.iter().any(|f| f.starts_with("y: ")),
+        "{outcome:?}"
+    );
+    let e = Evaluation::binary_labels(&[true, false], &[true, true])
+        .unwrap()
+        .with_contract(&report);
+    assert!(!Gate::contract_passed().check(&e, None).passed);
+}

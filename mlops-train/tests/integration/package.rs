@@ -110,3 +110,81 @@ fn incompatible_format_and_unknown_flavor_are_clear_errors() {
             .contains("digest")
     );
 }
+
+/// The pipeline glue, one call each: log an evaluation, store and log a package,
+/// register it from its run (model created, lineage, alias), load it back by URI.
+#[test]
+fn a_package_is_logged_registered_and_loaded_by_uri() {
+    use std::sync::Arc;
+
+    use mlops_core::registry::{AliasChange, LocalRegistry, Registry};
+    use mlops_core::tracking::{LocalTracker, Run, RunOptions, Tracker};
+    use mlops_train::load_model;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mlruns");
+    let tracker: Arc<dyn Tracker> = Arc::new(LocalTracker::open(&root).unwrap());
+    let registry = LocalRegistry::open(&root).unwrap();
+    let (m, te) = model();
+    let e = evaluate(&m, &te).unwrap();
+    let run = Run::start_in(tracker.clone(), "glue", RunOptions::named("glue")).unwrap();
+    e.log_to(&run).unwrap();
+
+    // A package that names no run cannot be registered "from its run".
+    let orphan = ModelPackage::new(&m, e.metrics.clone(), Lineage::now(vec![], None)).unwrap();
+    let err = orphan.register(&registry, "glue", None).unwrap_err();
+    assert!(err.to_string().contains("no run"), "{err}");
+
+    let lineage = Lineage::now(vec![], Some(run.run_id()));
+    let pkg = ModelPackage::new(&m, e.metrics.clone(), lineage).unwrap();
+    let id = pkg.log_to(&run, registry.artifact_store()).unwrap();
+    let v1 = pkg
+        .register(
+            &registry,
+            "glue",
+            Some(("champion", AliasChange::new("first"))),
+        )
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    assert_eq!(v1.run_id, Some(run.run_id()));
+    assert_eq!(v1.source, format!("runs:/{}/model", run.run_id()));
+    assert_eq!(v1.package_digest().unwrap(), Some(id));
+    // The model exists now: a second registration is version 2; without an alias the
+    // champion stays.
+    let v2 = pkg.register(&registry, "glue", None).unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(
+        registry
+            .get_version_by_alias("glue", "champion")
+            .unwrap()
+            .version,
+        1
+    );
+    let history = registry.alias_history("glue", "champion").unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].reason, "first");
+
+    let loaded = load_model(&registry, &"models:/glue@champion".parse().unwrap()).unwrap();
+    assert_eq!(loaded.predict(&te).unwrap(), m.predict(&te).unwrap());
+    let missing = load_model(&registry, &"models:/nope@champion".parse().unwrap()).unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+
+    let run_id = run.run_id();
+    run.end().unwrap();
+    let rec = tracker.get_run(run_id.as_str()).unwrap();
+    assert_eq!(
+        rec.data.metrics["roc_auc_score"].value,
+        e.metric("roc_auc_score").unwrap()
+    );
+    assert!(rec.data.metrics.contains_key("model_size_bytes"));
+    assert_eq!(rec.data.tags["mlops.package_digest"], id.to_string());
+    let top = tracker.list_artifacts(run_id.as_str(), None).unwrap();
+    assert!(top.iter().any(|f| f.path == "evaluation.json"), "{top:?}");
+    let model_files = tracker
+        .list_artifacts(run_id.as_str(), Some("model"))
+        .unwrap();
+    assert!(
+        model_files.iter().any(|f| f.path.ends_with("MLmodel")),
+        "{model_files:?}"
+    );
+}

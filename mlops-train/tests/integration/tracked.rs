@@ -232,3 +232,78 @@ fn cross_validation_and_grid_search_log_child_runs() {
         "5 folds + 3 trials as child runs"
     );
 }
+
+/// A model from another trainer: here a wrapper with its own flavor name and loader.
+#[derive(Debug)]
+struct Wrapped(mlops_train::LinfaModel);
+
+impl mlops_train::Model for Wrapped {
+    fn flavor(&self) -> &str {
+        "test-wrapped"
+    }
+    fn signature(&self) -> &mlops_train::Signature {
+        self.0.signature()
+    }
+    fn task(&self) -> mlops_train::Task {
+        self.0.task()
+    }
+    fn classes(&self) -> &[String] {
+        self.0.classes()
+    }
+    fn predict(
+        &self,
+        frame: &polars::prelude::DataFrame,
+    ) -> mlops_train::Result<mlops_train::Prediction> {
+        self.0.predict(frame)
+    }
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({ "wrapped": self.0.hyperparameters() })
+    }
+    fn to_payload(&self) -> mlops_train::Result<Vec<u8>> {
+        self.0.to_payload()
+    }
+}
+
+fn load_wrapped(bytes: &[u8]) -> mlops_train::Result<Box<dyn mlops_train::Model>> {
+    Ok(Box::new(Wrapped(mlops_train::LinfaModel::from_payload(
+        bytes,
+    )?)))
+}
+
+#[test]
+fn a_model_from_another_trainer_is_tracked_gated_and_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker: Arc<dyn Tracker> =
+        Arc::new(LocalTracker::open(dir.path().join("mlruns")).unwrap());
+    let registry = LocalRegistry::open(dir.path().join("mlruns")).unwrap();
+    let (tr, te) = split(&winequality(), 0.3, 9);
+    let model = Wrapped(train(&tr, &config(Algorithm::logistic())).unwrap());
+    let mut job = TrainingJob::new("other-trainer", &te);
+    job.model_name = Some("wrapped".into());
+    job.gate = Some(policy());
+    job.latency_rows = 3;
+    job.flavors.register("test-wrapped", load_wrapped);
+
+    let first = train_tracked(&job, &model, tracker.clone(), Some(&registry)).unwrap();
+    assert!(first.promoted && first.version == Some(1), "{}", first.gate);
+    let rec = tracker.get_run(first.run_id.as_str()).unwrap();
+    assert_eq!(rec.data.tags["mlops.flavor"], "test-wrapped");
+    assert!(rec.data.params["wrapped"].contains("logistic_regression"));
+    assert!(rec.data.metrics.contains_key("roc_auc_score"));
+
+    // The champion is loaded back through the job's flavors and evaluated on the same
+    // rows; the same model again is recognised and not registered twice.
+    let second = train_tracked(&job, &model, tracker.clone(), Some(&registry)).unwrap();
+    assert_eq!(second.champion_version, Some(1));
+    assert_eq!(
+        second.champion.as_ref().unwrap().rows_digest,
+        second.evaluation.rows_digest
+    );
+    assert!(second.identical_to_champion && second.version.is_none());
+
+    // Without its loader the champion cannot be read: a typed error, the run FAILED.
+    let mut bare = job.clone();
+    bare.flavors = mlops_train::FlavorRegistry::new();
+    let err = train_tracked(&bare, &model, tracker, Some(&registry)).unwrap_err();
+    assert!(err.to_string().contains("test-wrapped"), "{err}");
+}
