@@ -18,12 +18,14 @@
 //! - [`registry`]: the model registry ([`Registry`]) on MLflow's file-store layout
 //!   ([`LocalRegistry`]) or a real MLflow server ([`MlflowRegistry`]), with an alias
 //!   history MLflow does not keep ([`Registry::alias_at`], [`Registry::rollback_alias`]);
+//! - [`yaml`]: the one YAML reader/writer of MLflow's layout (`meta.yaml`, `MLmodel`);
 //! - one error type, [`Error`], with [`Result`].
 //!
 //! ## Usage
 //!
 //! Applications rarely need this crate alone: `mlops-data`, `mlops-train` and
-//! `mlops-deploy` build on it and re-export what their users touch. Depend on it
+//! `mlops-deploy` build on it and re-export it whole (`mlops_train::core`, ...), so a
+//! pipeline depends on one crate; [`prelude`] has the names most programs use. Depend on it
 //! directly to store artifacts, read lineage, or verify an audit log in a tool of your
 //! own. It has no polars and no linfa in its dependency tree, so such tools stay small.
 //!
