@@ -21,6 +21,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A metrics source (Prometheus) could not be read.
+    #[error("metrics source: {0}")]
+    Source(String),
     /// The data of one look cannot be judged (counts shrank, successes above n, wrong
     /// kind of data for the metric, looks out of order).
     #[error("look {look}: {reason}")]

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod controller;
 pub mod deployer;
 mod error;
 pub mod judge;

@@ -7,3 +7,4 @@ mod data;
 mod eval;
 mod judge;
 mod quickstart;
+mod rollout;

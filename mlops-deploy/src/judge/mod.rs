@@ -486,13 +486,15 @@ pub struct Decision {
     /// The confidence sequence for `canary − control` at this look: each side is a
     /// level-`α` one-sided bound valid at every look at once (so together `1 − 2α`).
     /// `[NaN, NaN]` (JSON `null`) when the variance is still zero.
+    #[serde(with = "nullable_pair")]
     pub ci: [f64; 2],
     /// The always-valid p-value of the test that decided (for no decision: of the harm
     /// test): the smallest `1/Λ` seen so far, capped at 1.
     pub p_value: f64,
     /// Always-valid p-value of the harm test of this metric.
     pub p_harm: f64,
-    /// Always-valid p-value of the promotion test (NaN for a guardrail).
+    /// Always-valid p-value of the promotion test (NaN, JSON `null`, for a guardrail).
+    #[serde(with = "nullable")]
     pub p_promote: f64,
     /// The boundary `1/α` the statistic is compared with.
     pub threshold: f64,
@@ -558,8 +560,41 @@ pub struct Progress {
     pub warmed_up: bool,
 }
 
-/// Running state of one metric's tests.
-#[derive(Clone, Debug, Default)]
+/// NaN as JSON `null` and back (JSON has no NaN).
+mod nullable {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
+/// A pair of floats with NaN as JSON `null`.
+mod nullable_pair {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[f64; 2], s: S) -> Result<S::Ok, S::Error> {
+        let f = |x: f64| x.is_finite().then_some(x);
+        [f(v[0]), f(v[1])].serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
+        let [a, b] = <[Option<f64>; 2]>::deserialize(d)?;
+        Ok([a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)])
+    }
+}
+
+/// Running state of one metric's tests (the smallest `ln Λ` is `f64::MIN`, not −∞, so
+/// the state round-trips through JSON).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Track {
     max_ln_harm: f64,
     max_ln_promote: f64,
@@ -569,8 +604,8 @@ struct Track {
 impl Track {
     fn new() -> Self {
         Self {
-            max_ln_harm: f64::NEG_INFINITY,
-            max_ln_promote: f64::NEG_INFINITY,
+            max_ln_harm: f64::MIN,
+            max_ln_promote: f64::MIN,
             last: None,
         }
     }
@@ -580,8 +615,9 @@ fn p_of(max_ln: f64) -> f64 {
     (-max_ln).exp().min(1.0)
 }
 
-/// A sequential judge for one rollout: feed it cumulative data look by look.
-#[derive(Clone, Debug)]
+/// A sequential judge for one rollout: feed it cumulative data look by look. It
+/// serialises with its running statistics, so a controller persists it and resumes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Judge {
     config: JudgeConfig,
     ln_threshold: f64,

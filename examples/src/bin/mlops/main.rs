@@ -21,6 +21,7 @@ mod drift;
 mod eval;
 mod judge;
 mod models;
+mod rollout;
 mod store;
 mod table;
 
@@ -55,6 +56,8 @@ enum Command {
     #[command(flatten)]
     Judge(judge::Cmd),
     #[command(flatten)]
+    Rollout(rollout::Cmd),
+    #[command(flatten)]
     Completions(completions::Cmd),
 }
 
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Data(c) => data::run(c),
         Command::Eval(c) => eval::run(c),
         Command::Judge(c) => judge::run(c),
+        Command::Rollout(c) => rollout::run(c),
         Command::Completions(c) => completions::run(c, Cli::command()),
     };
     match result {

@@ -1,0 +1,697 @@
+//! The rollout controller: runs a canary strategy against any [`Deployer`], reads the
+//! arms' counters from an [`ArmSource`], asks the [`Judge`], and promotes (moves the
+//! registry alias with the decision's numbers as the reason, then the canary to 100%)
+//! or rolls back (canary weight 0, alias untouched).
+//!
+//! Crash safety is the design constraint. The whole rollout is one [`RolloutState`],
+//! written with `write_atomic` after every unit of work ([`Controller::tick`]); a
+//! controller killed anywhere and restarted on the same state file resumes at the same
+//! step. Every effect is idempotent or guarded: weights are set again harmlessly,
+//! and a promotion is first recorded as `Promoting` (with its decision), then the alias
+//! is moved **only if it does not already point at the canary**, then the deployer
+//! promotes, then `Promoted` is written. So a kill between any two of those never
+//! moves the alias twice.
+//!
+//! Time is passed in (`now_ms`), so pauses are testable and the controller has no clock
+//! of its own; the binaries pass `mlops_core::now_ms()`.
+
+use std::path::{Path, PathBuf};
+
+use mlops_core::{AliasChange, AuditLog, Registry};
+use serde::{Deserialize, Serialize};
+
+use crate::deployer::{Deployer, VersionSpec};
+use crate::error::{Error, Result};
+use crate::judge::{Arm, ArmPair, Decision, Judge, NoDecisionAction, Outcome, Verdict};
+use crate::strategy::{Canary, Step, Strategy};
+
+/// Where the arms' cumulative counters come from.
+pub trait ArmSource {
+    /// Cumulative control and canary counts of the primary metric now (since the
+    /// counters started; the controller subtracts the values it saw when judging began).
+    fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair>;
+}
+
+/// Counts read from a CSV of cumulative looks (`control_n,control_successes,canary_n,
+/// canary_successes`, the `mlops judge` columns without `stream` and `look`): replays a
+/// recorded rollout, one row per read; the last row repeats once the file is exhausted.
+#[derive(Clone, Debug)]
+pub struct ReplaySource {
+    rows: Vec<ArmPair>,
+    next: usize,
+}
+
+impl ReplaySource {
+    /// Parses the CSV (header line first); errors name the line.
+    pub fn from_csv(text: &str) -> Result<Self> {
+        let bad = |line: usize, reason: String| Error::InvalidConfig {
+            field: format!("replay line {line}"),
+            reason,
+        };
+        let mut rows = Vec::new();
+        for (i, line) in text.lines().enumerate().skip(1) {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            if f.len() != 4 {
+                return Err(bad(i + 1, format!("{} fields, expected 4", f.len())));
+            }
+            let mut n = [0u64; 4];
+            for (slot, text) in n.iter_mut().zip(&f) {
+                *slot = text
+                    .parse()
+                    .map_err(|e| bad(i + 1, format!("{text:?}: {e}")))?;
+            }
+            rows.push(ArmPair::new(
+                Arm::proportion(n[0], n[1]),
+                Arm::proportion(n[2], n[3]),
+            ));
+        }
+        if rows.is_empty() {
+            return Err(bad(1, "no rows".into()));
+        }
+        Ok(Self { rows, next: 0 })
+    }
+
+    /// Continues after `reads` rows were consumed (a restarted controller).
+    pub fn skip(mut self, reads: usize) -> Self {
+        self.next = reads;
+        self
+    }
+}
+
+impl ArmSource for ReplaySource {
+    fn counts(&mut self, _: &VersionSpec, _: &VersionSpec) -> Result<ArmPair> {
+        let i = self.next.min(self.rows.len() - 1);
+        self.next += 1;
+        Ok(self.rows[i])
+    }
+}
+
+/// What a rollout is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutSpec {
+    /// A name for logs and metrics.
+    pub name: String,
+    /// The version serving now.
+    pub stable: VersionSpec,
+    /// The version rolled out.
+    pub canary: VersionSpec,
+    /// The registry alias moved on promotion (`champion`).
+    pub alias: String,
+    /// The strategy (canary steps; the local controller runs `set_weight`, `pause` and
+    /// `judge` steps).
+    pub strategy: Strategy,
+    /// Milliseconds between the judge's looks.
+    pub look_every_ms: u64,
+}
+
+/// Where a rollout stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "phase")]
+pub enum RolloutPhase {
+    /// Working through the steps.
+    Progressing,
+    /// Waiting for a person (`promote` or `abort`).
+    Paused {
+        /// Why.
+        reason: String,
+    },
+    /// Promotion recorded, not yet finished.
+    Promoting {
+        /// Why (the decision's numbers, or "manual").
+        reason: String,
+    },
+    /// Done: the canary is the stable version, the alias points at it.
+    Promoted,
+    /// Rollback recorded, not yet finished.
+    RollingBack {
+        /// Why.
+        reason: String,
+    },
+    /// Done: the canary gets no traffic.
+    RolledBack,
+}
+
+impl RolloutPhase {
+    /// The numeric code exported as `deploy_rollout_phase` (Flagger-style: 0 running,
+    /// 1 succeeded, 2 failed, 3 paused).
+    pub fn code(&self) -> u8 {
+        match self {
+            RolloutPhase::Progressing
+            | RolloutPhase::Promoting { .. }
+            | RolloutPhase::RollingBack { .. } => 0,
+            RolloutPhase::Promoted => 1,
+            RolloutPhase::RolledBack => 2,
+            RolloutPhase::Paused { .. } => 3,
+        }
+    }
+
+    /// Whether the rollout is over.
+    pub fn is_done(&self) -> bool {
+        matches!(self, RolloutPhase::Promoted | RolloutPhase::RolledBack)
+    }
+}
+
+/// The persisted state of one rollout.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RolloutState {
+    /// The rollout.
+    pub spec: RolloutSpec,
+    /// Index of the current step.
+    pub step: usize,
+    /// The phase.
+    pub phase: RolloutPhase,
+    /// Canary weight last set.
+    pub weight: u8,
+    /// When the current pause or judge step started (ms).
+    pub step_started_ms: Option<u64>,
+    /// When the judge last looked (ms).
+    pub last_look_ms: Option<u64>,
+    /// The judge of the current judge step, with its running statistics.
+    pub judge: Option<Judge>,
+    /// Counts when the judge step started (subtracted from later reads).
+    pub baseline: Option<ArmPair>,
+    /// Looks taken by the judge.
+    pub looks: u64,
+    /// Reads made from the source (a replay source resumes after them).
+    pub reads: u64,
+    /// The judge's decision, once taken.
+    pub decision: Option<Decision>,
+}
+
+impl RolloutState {
+    /// A new rollout at its first step.
+    pub fn new(spec: RolloutSpec) -> Result<Self> {
+        spec.strategy.validate()?;
+        let Strategy::Canary(c) = &spec.strategy else {
+            return Err(Error::InvalidConfig {
+                field: "strategy".into(),
+                reason: "the local controller runs canary strategies; blue-green and shadow run as Argo Rollouts manifests".into(),
+            });
+        };
+        if let Some(i) = c.steps.iter().position(|s| matches!(s, Step::Analysis(_))) {
+            return Err(Error::InvalidConfig {
+                field: format!("canary.steps[{i}]"),
+                reason: "analysis steps run in Argo Rollouts; the local controller runs set_weight, pause and judge".into(),
+            });
+        }
+        if !c.judge.guardrails.is_empty() {
+            return Err(Error::InvalidConfig {
+                field: "canary.judge.guardrails".into(),
+                reason: "the local controller's sources give the primary metric only".into(),
+            });
+        }
+        Ok(Self {
+            spec,
+            step: 0,
+            phase: RolloutPhase::Progressing,
+            weight: 0,
+            step_started_ms: None,
+            last_look_ms: None,
+            judge: None,
+            baseline: None,
+            looks: 0,
+            reads: 0,
+            decision: None,
+        })
+    }
+
+    /// Reads a persisted state.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| mlops_core::Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::InvalidConfig {
+            field: path.display().to_string(),
+            reason: format!("not a rollout state: {e}"),
+        })
+    }
+
+    /// Writes it atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::InvalidConfig {
+            field: "state".into(),
+            reason: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        mlops_core::fs::write_atomic(path, &bytes)?;
+        Ok(())
+    }
+
+    /// The rollout's phase and weight in the Prometheus text format (0.0.4).
+    pub fn metrics_text(&self) -> String {
+        let name = self.spec.name.replace('\\', "\\\\").replace('"', "\\\"");
+        format!(
+            "# HELP deploy_rollout_phase Rollout phase: 0 progressing, 1 promoted, 2 rolled back, 3 paused.\n\
+             # TYPE deploy_rollout_phase gauge\n\
+             deploy_rollout_phase{{rollout=\"{name}\"}} {}\n\
+             # HELP deploy_canary_weight Percentage of traffic sent to the canary.\n\
+             # TYPE deploy_canary_weight gauge\n\
+             deploy_canary_weight{{rollout=\"{name}\"}} {}\n\
+             # HELP deploy_rollout_step Index of the rollout's current step.\n\
+             # TYPE deploy_rollout_step gauge\n\
+             deploy_rollout_step{{rollout=\"{name}\"}} {}\n",
+            self.phase.code(),
+            self.weight,
+            self.step
+        )
+    }
+
+    fn canary(&self) -> Option<&Canary> {
+        match &self.spec.strategy {
+            Strategy::Canary(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// What one tick did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tick {
+    /// Progress was made; tick again.
+    Advanced,
+    /// Nothing to do before this time (ms).
+    WaitUntil(u64),
+    /// Waiting for a person.
+    Paused,
+    /// The rollout is over.
+    Done,
+}
+
+/// Runs one rollout.
+pub struct Controller<'a> {
+    /// The persisted state.
+    pub state: RolloutState,
+    path: PathBuf,
+    deployer: &'a mut dyn Deployer,
+    registry: &'a dyn Registry,
+    audit: &'a AuditLog,
+    source: &'a mut dyn ArmSource,
+    actor: String,
+}
+
+fn parse_version(v: &VersionSpec) -> Result<u64> {
+    v.version.parse().map_err(|_| Error::InvalidConfig {
+        field: "canary.version".into(),
+        reason: format!("{:?} is not a registry version number", v.version),
+    })
+}
+
+impl<'a> Controller<'a> {
+    /// A controller for the rollout persisted at `path` (or `state`, saved there first
+    /// when the file does not exist yet).
+    pub fn open(
+        path: impl Into<PathBuf>,
+        state: Option<RolloutState>,
+        deployer: &'a mut dyn Deployer,
+        registry: &'a dyn Registry,
+        audit: &'a AuditLog,
+        source: &'a mut dyn ArmSource,
+    ) -> Result<Self> {
+        let path = path.into();
+        let state = if path.exists() {
+            RolloutState::load(&path)?
+        } else {
+            let s = state.ok_or_else(|| Error::InvalidConfig {
+                field: path.display().to_string(),
+                reason: "no rollout state there and no new rollout given".into(),
+            })?;
+            s.save(&path)?;
+            s
+        };
+        Ok(Self {
+            state,
+            path,
+            deployer,
+            registry,
+            audit,
+            source,
+            actor: "mlops-rollout-controller".into(),
+        })
+    }
+
+    fn persist(&self) -> Result<()> {
+        self.state.save(&self.path)
+    }
+
+    fn record(&self, action: &str, payload: serde_json::Value) -> Result<()> {
+        let subject = format!(
+            "{}/{}",
+            self.state.spec.canary.model, self.state.spec.canary.version
+        );
+        self.audit.append(&self.actor, action, &subject, payload)?;
+        Ok(())
+    }
+
+    /// Asks for promotion now (a person's decision, or the end of the steps).
+    pub fn promote(&mut self, reason: &str) -> Result<()> {
+        if self.state.phase.is_done() {
+            return Ok(());
+        }
+        self.state.phase = RolloutPhase::Promoting {
+            reason: reason.into(),
+        };
+        self.persist()?;
+        self.finish()
+    }
+
+    /// Aborts: the canary goes back to weight 0.
+    pub fn abort(&mut self, reason: &str) -> Result<()> {
+        if self.state.phase.is_done() {
+            return Ok(());
+        }
+        self.state.phase = RolloutPhase::RollingBack {
+            reason: reason.into(),
+        };
+        self.persist()?;
+        self.finish()
+    }
+
+    /// Finishes a recorded promotion or rollback (idempotent).
+    fn finish(&mut self) -> Result<()> {
+        match self.state.phase.clone() {
+            RolloutPhase::Promoting { reason } => {
+                let spec = &self.state.spec;
+                let version = parse_version(&spec.canary)?;
+                let current = self
+                    .registry
+                    .get_version_by_alias(&spec.canary.model, &spec.alias)
+                    .ok();
+                if current.map(|v| v.version) != Some(version) {
+                    let change = AliasChange::new(format!("rollout {}: {reason}", spec.name))
+                        .by(self.actor.clone());
+                    self.registry
+                        .set_alias(&spec.canary.model, &spec.alias, version, &change)?;
+                }
+                self.deployer.promote()?;
+                self.state.weight = 100;
+                self.state.phase = RolloutPhase::Promoted;
+                self.persist()?;
+                self.record(
+                    "rollout.promote",
+                    serde_json::json!({"rollout": self.state.spec.name, "reason": reason,
+                                       "decision": self.state.decision, "alias": self.state.spec.alias}),
+                )?;
+            }
+            RolloutPhase::RollingBack { reason } => {
+                self.deployer.rollback()?;
+                self.state.weight = 0;
+                self.state.phase = RolloutPhase::RolledBack;
+                self.persist()?;
+                self.record(
+                    "rollout.rollback",
+                    serde_json::json!({"rollout": self.state.spec.name, "reason": reason,
+                                       "decision": self.state.decision}),
+                )?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Does one unit of work and persists the state.
+    pub fn tick(&mut self, now_ms: u64) -> Result<Tick> {
+        match &self.state.phase {
+            RolloutPhase::Promoted | RolloutPhase::RolledBack => return Ok(Tick::Done),
+            RolloutPhase::Paused { .. } => return Ok(Tick::Paused),
+            RolloutPhase::Promoting { .. } | RolloutPhase::RollingBack { .. } => {
+                self.finish()?;
+                return Ok(Tick::Done);
+            }
+            RolloutPhase::Progressing => {}
+        }
+        let Some(canary) = self.state.canary().cloned() else {
+            return Err(Error::InvalidConfig {
+                field: "strategy".into(),
+                reason: "not a canary strategy".into(),
+            });
+        };
+        if self.state.step == 0 && self.state.step_started_ms.is_none() && self.state.weight == 0 {
+            // First tick: bring the canary up (idempotent).
+            self.deployer.deploy_canary(&self.state.spec.canary)?;
+        }
+        let Some(step) = canary.steps.get(self.state.step).cloned() else {
+            let reason = match &self.state.decision {
+                Some(d) => d.to_string(),
+                None => "all steps passed".to_string(),
+            };
+            self.promote(&reason)?;
+            return Ok(Tick::Done);
+        };
+        match step {
+            Step::SetWeight(w) => {
+                self.deployer.set_canary_weight(w)?;
+                self.state.weight = w;
+                self.state.step += 1;
+                self.persist()?;
+                self.record(
+                    "rollout.step",
+                    serde_json::json!({"rollout": self.state.spec.name, "set_weight": w}),
+                )?;
+                Ok(Tick::Advanced)
+            }
+            Step::Pause { duration: None } => {
+                self.state.phase = RolloutPhase::Paused {
+                    reason: format!("step {}: pause until promoted", self.state.step),
+                };
+                self.state.step += 1;
+                self.persist()?;
+                Ok(Tick::Paused)
+            }
+            Step::Pause { duration: Some(d) } => {
+                let start = *self.state.step_started_ms.get_or_insert(now_ms);
+                let end = start + d.seconds() * 1000;
+                if now_ms >= end {
+                    self.state.step_started_ms = None;
+                    self.state.step += 1;
+                    self.persist()?;
+                    Ok(Tick::Advanced)
+                } else {
+                    self.persist()?;
+                    Ok(Tick::WaitUntil(end))
+                }
+            }
+            Step::Judge { max_duration } => self.judge_tick(&canary, max_duration, now_ms),
+            Step::Analysis(_) => Err(Error::InvalidConfig {
+                field: format!("canary.steps[{}]", self.state.step),
+                reason: "analysis steps run in Argo Rollouts".into(),
+            }),
+        }
+    }
+
+    fn judge_tick(
+        &mut self,
+        canary: &Canary,
+        max: Option<crate::strategy::Duration>,
+        now_ms: u64,
+    ) -> Result<Tick> {
+        let spec = self.state.spec.clone();
+        if self.state.judge.is_none() {
+            let baseline = self.source.counts(&spec.stable, &spec.canary)?;
+            self.state.reads += 1;
+            self.state.judge = Some(Judge::new(canary.judge.clone())?);
+            self.state.baseline = Some(baseline);
+            self.state.step_started_ms = Some(now_ms);
+            self.state.last_look_ms = Some(now_ms);
+            self.persist()?;
+            return Ok(Tick::Advanced);
+        }
+        let due = self.state.last_look_ms.unwrap_or(now_ms) + spec.look_every_ms;
+        if now_ms < due {
+            return Ok(Tick::WaitUntil(due));
+        }
+        let now = self.source.counts(&spec.stable, &spec.canary)?;
+        self.state.reads += 1;
+        let pair = subtract(now, self.state.baseline.unwrap_or(now))?;
+        self.state.looks += 1;
+        self.state.last_look_ms = Some(now_ms);
+        let look = self.state.looks;
+        let expired = max.is_some_and(|m| {
+            now_ms >= self.state.step_started_ms.unwrap_or(now_ms) + m.seconds() * 1000
+        });
+        let judge = self
+            .state
+            .judge
+            .as_mut()
+            .ok_or_else(|| Error::InvalidConfig {
+                field: "state.judge".into(),
+                reason: "missing".into(),
+            })?;
+        let verdict = judge.observe(look, pair, &[])?;
+        let decision = match verdict {
+            Verdict::Decided(d) => Some(d),
+            Verdict::Continue(_) if expired => judge.snapshot().map(|mut d| {
+                d.action = Some(canary.judge.no_decision);
+                d
+            }),
+            Verdict::Continue(_) => None,
+        };
+        let Some(d) = decision else {
+            self.persist()?;
+            return Ok(Tick::Advanced);
+        };
+        self.state.decision = Some(d.clone());
+        self.record(
+            "rollout.decision",
+            serde_json::to_value(&d).unwrap_or_default(),
+        )?;
+        match (d.outcome, d.action) {
+            (Outcome::Rollback, _) | (Outcome::NoDecision, Some(NoDecisionAction::Rollback)) => {
+                self.abort(&d.to_string())?;
+                Ok(Tick::Done)
+            }
+            (Outcome::Promote, _) => {
+                // The judge ends the steps: promotion.
+                self.promote(&d.to_string())?;
+                Ok(Tick::Done)
+            }
+            (Outcome::NoDecision, action) => {
+                let what = if action == Some(NoDecisionAction::Manual) {
+                    "handed to a person"
+                } else {
+                    "weight held"
+                };
+                self.state.phase = RolloutPhase::Paused {
+                    reason: format!("no decision at look {}: {what}", d.look),
+                };
+                self.persist()?;
+                Ok(Tick::Paused)
+            }
+        }
+    }
+
+    /// Ticks until done or paused, sleeping while waiting (`now` gives the time).
+    pub fn run(&mut self, now: &dyn Fn() -> u64) -> Result<Tick> {
+        loop {
+            match self.tick(now())? {
+                Tick::Advanced => {}
+                Tick::WaitUntil(t) => {
+                    let wait = t.saturating_sub(now());
+                    std::thread::sleep(std::time::Duration::from_millis(wait.min(1_000)));
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+}
+
+fn subtract(now: ArmPair, base: ArmPair) -> Result<ArmPair> {
+    let arm = |a: Arm, b: Arm| -> Result<Arm> {
+        match (a, b) {
+            (Arm::Proportion { n, successes }, Arm::Proportion { n: n0, successes: s0 }) if n >= n0 && successes >= s0 => {
+                Ok(Arm::proportion(n - n0, successes - s0))
+            }
+            (Arm::Mean { n, sum, sum_sq }, Arm::Mean { n: n0, sum: s0, sum_sq: q0 }) if n >= n0 => {
+                Ok(Arm::mean(n - n0, sum - s0, sum_sq - q0))
+            }
+            _ => Err(Error::InvalidLook {
+                look: 0,
+                reason: "counters went backwards (a server restarted?): the judge needs cumulative counts".into(),
+            }),
+        }
+    };
+    Ok(ArmPair::new(
+        arm(now.control, base.control)?,
+        arm(now.canary, base.canary)?,
+    ))
+}
+
+/// Counts from a Prometheus HTTP API (`/api/v1/query`, instant queries), with the same
+/// query templates the Argo export uses ([`crate::strategy::argo::ArmQueries`]).
+pub struct PrometheusSource {
+    base: String,
+    queries: crate::strategy::argo::ArmQueries,
+    client: reqwest::blocking::Client,
+}
+
+impl PrometheusSource {
+    /// A source querying `base` (e.g. `http://127.0.0.1:9090`).
+    pub fn new(
+        base: impl Into<String>,
+        queries: crate::strategy::argo::ArmQueries,
+    ) -> Result<Self> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Source(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            base: base.into().trim_end_matches('/').to_string(),
+            queries,
+            client,
+        })
+    }
+
+    /// The value of an instant query returning one sample (0 when it returns none: a
+    /// counter not yet incremented).
+    pub fn scalar(&self, query: &str) -> Result<f64> {
+        let url = format!("{}/api/v1/query", self.base);
+        let encoded: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let resp = self
+            .client
+            .get(format!("{url}?query={encoded}"))
+            .send()
+            .map_err(|e| Error::Source(format!("{url}: {e}")))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .map_err(|e| Error::Source(format!("{url}: HTTP {status}, not JSON: {e}")))?;
+        if body["status"] != "success" {
+            return Err(Error::Source(format!("{url}: {query}: {}", body["error"])));
+        }
+        let result = &body["data"]["result"];
+        let value = match body["data"]["resultType"].as_str() {
+            Some("vector") => match result.as_array().map(Vec::as_slice) {
+                Some([]) => return Ok(0.0),
+                Some([one]) => &one["value"][1],
+                _ => {
+                    return Err(Error::Source(format!(
+                        "{query}: more than one series; aggregate it with sum()"
+                    )));
+                }
+            },
+            Some("scalar") => &result[1],
+            other => {
+                return Err(Error::Source(format!(
+                    "{query}: unexpected result type {other:?}"
+                )));
+            }
+        };
+        value
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .ok_or_else(|| Error::Source(format!("{query}: value {value} is not a number")))
+    }
+
+    fn count(&self, template: &str, v: &VersionSpec) -> Result<u64> {
+        let q = template
+            .replace("{model}", &v.model)
+            .replace("{version}", &v.version);
+        let x = self.scalar(&q)?;
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(Error::Source(format!("{q}: {x} is not a count")));
+        }
+        Ok(x.round() as u64)
+    }
+}
+
+impl ArmSource for PrometheusSource {
+    fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair> {
+        let arm = |v: &VersionSpec| -> Result<Arm> {
+            let n = self.count(&self.queries.total, v)?;
+            let x = self.count(&self.queries.successes, v)?.min(n);
+            Ok(Arm::proportion(n, x))
+        };
+        Ok(ArmPair::new(arm(stable)?, arm(canary)?))
+    }
+}
