@@ -4,5 +4,6 @@
 mod controller;
 mod deployer;
 mod judge;
+mod prometheus;
 mod sim;
 mod strategy;

@@ -1,0 +1,179 @@
+//! The controller's Prometheus source against Debian's `prometheus` 2.42 scraping an
+//! HTTP endpoint on 127.0.0.1 that exposes the `serve` helper's counter family
+//! (`model_requests_total{model,version,variant,code}`, text format 0.0.4), and the
+//! rollout metrics text checked by `promtool check metrics`.
+//!
+//! The scraped endpoint is a small exposition server in this test, not the model server
+//! itself (that server is another issue's work): what is tested is that Prometheus
+//! ingests the family and `PrometheusSource` turns its instant queries into the
+//! judge's per-arm counts.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mlops_deploy::controller::{ArmSource, PrometheusSource, RolloutState};
+use mlops_deploy::strategy::argo::ArmQueries;
+use mlops_deploy::{Arm, VersionSpec};
+
+fn version(v: &str) -> VersionSpec {
+    VersionSpec {
+        model: "fraud".into(),
+        version: v.into(),
+        storage_uri: String::new(),
+    }
+}
+
+/// Serves `/metrics` with counts that grow with `tick`.
+fn exposition_server(tick: Arc<AtomicU64>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let t = tick.load(Ordering::SeqCst);
+            let body = format!(
+                "# HELP model_requests_total Prediction requests by model, version, variant and HTTP status\n\
+                 # TYPE model_requests_total counter\n\
+                 model_requests_total{{model=\"fraud\",version=\"1\",variant=\"stable\",code=\"200\"}} {}\n\
+                 model_requests_total{{model=\"fraud\",version=\"1\",variant=\"stable\",code=\"500\"}} {}\n\
+                 model_requests_total{{model=\"fraud\",version=\"2\",variant=\"canary\",code=\"200\"}} {}\n\
+                 model_requests_total{{model=\"fraud\",version=\"2\",variant=\"canary\",code=\"503\"}} {}\n",
+                900 * t - 9 * t,
+                9 * t,
+                100 * t - 3 * t,
+                3 * t
+            );
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs Debian's prometheus and promtool (scripts/test installs them)"]
+fn prometheus_source_reads_per_arm_counts_from_a_real_prometheus() {
+    let tick = Arc::new(AtomicU64::new(10));
+    let target = exposition_server(tick.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: model\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Debian's prometheus on PATH (scripts/test installs it)");
+    let _guard = Killed(child);
+    let mut source =
+        PrometheusSource::new(format!("http://127.0.0.1:{port}"), ArmQueries::default()).unwrap();
+    // Wait for a scrape of tick = 10.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        match source.counts(&version("1"), &version("2")) {
+            Ok(p) if p.control.n() > 0 => break p,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(300)),
+            other => panic!("no data from Prometheus after 60 s: {other:?}"),
+        }
+    };
+    // Control: all requests of version 1 and its 5xx; canary: version 2.
+    assert_eq!(first.control, Arm::proportion(9_000, 90));
+    assert_eq!(first.canary, Arm::proportion(1_000, 30));
+    // The counters grow; the next scrapes show it.
+    tick.store(20, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = source.counts(&version("1"), &version("2")).unwrap();
+        if p.canary.n() == 2_000 {
+            assert_eq!(p.canary, Arm::proportion(2_000, 60));
+            assert_eq!(p.control, Arm::proportion(18_000, 180));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never saw the new counts: {p:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A bad query is a typed error with Prometheus' message.
+    let e = source.scalar("sum(").unwrap_err().to_string();
+    assert!(
+        e.contains("metrics source") && e.contains("parse error"),
+        "{e}"
+    );
+}
+
+#[test]
+#[ignore = "needs Debian's prometheus and promtool (scripts/test installs them)"]
+fn rollout_metrics_text_passes_promtool() {
+    let spec = mlops_deploy::controller::RolloutSpec {
+        name: "fraud-v2".into(),
+        stable: version("1"),
+        canary: version("2"),
+        alias: "champion".into(),
+        strategy: mlops_deploy::Strategy::from_text(
+            r#"{"canary": {"steps": [{"set_weight": 10}]}}"#,
+            false,
+        )
+        .unwrap(),
+        look_every_ms: 1000,
+    };
+    let text = RolloutState::new(spec).unwrap().metrics_text();
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
