@@ -146,3 +146,60 @@ fn judge_bad_input_names_line_and_column() {
     assert_eq!(code, 2);
     assert!(err.contains("alpha"), "{err}");
 }
+
+#[test]
+fn judge_means_match_the_reference() {
+    // The latency streams of judge_vectors.json (lower is better, tau 0.1, margin 0.02).
+    let v: Value = serde_json::from_str(include_str!(
+        "../../../mlops-deploy/tests/data/judge_vectors.json"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("latency.csv");
+    let mut text = String::from(
+        "stream,look,control_n,control_sum,control_sum_sq,canary_n,canary_sum,canary_sum_sq\n",
+    );
+    let mut want = Vec::new();
+    for s in v["streams"].as_array().unwrap() {
+        if s["config"]["kind"] != "mean" {
+            continue;
+        }
+        let name = s["name"].as_str().unwrap();
+        for l in s["looks"].as_array().unwrap() {
+            let (c, t) = (&l["control"], &l["canary"]);
+            // serde_json prints the shortest round-trip form: exact f64 values.
+            text.push_str(&format!(
+                "{name},{},{},{},{},{},{},{}\n",
+                l["look"], c[0], c[1], c[2], t[0], t[1], t[2]
+            ));
+        }
+        want.push((name.to_string(), s["expected"].clone()));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let (code, out, err) = mlops(&[
+        "judge",
+        "--looks",
+        csv.to_str().unwrap(),
+        "--metric",
+        "mean",
+        "--lower-is-better",
+        "--tau",
+        "0.1",
+        "--margin",
+        "0.02",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "latency_worse is rolled back: {err}");
+    let got: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), want.len());
+    for (g, (name, w)) in got.iter().zip(&want) {
+        assert_eq!(g["stream"], name.as_str());
+        assert_eq!(g["decision"], w["decision"], "{name}");
+        assert_eq!(g["look"], w["look"], "{name}");
+        close(&g["p_value"], &w["p_value"], name);
+        close(&g["ci"][0], &w["ci"][0], name);
+    }
+}
