@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::deployer::{Deployer, VersionSpec};
 use crate::error::{Error, Result};
 use crate::judge::{Arm, ArmPair, Decision, Judge, NoDecisionAction, Outcome, Verdict};
+use crate::strategy::analysis::{
+    Analysis, Measured, MetricState, Phase as AnalysisPhase, Provider, assess, assess_run, classify,
+};
 use crate::strategy::{Canary, Step, Strategy};
 
 /// Where the arms' cumulative counters come from.
@@ -101,10 +104,24 @@ pub struct RolloutSpec {
     /// The registry alias moved on promotion (`champion`).
     pub alias: String,
     /// The strategy (canary steps; the local controller runs `set_weight`, `pause` and
-    /// `judge` steps).
+    /// `judge` steps, and `analysis` steps with Prometheus and command metrics).
     pub strategy: Strategy,
     /// Milliseconds between the judge's looks.
     pub look_every_ms: u64,
+    /// Prometheus HTTP API for analysis metrics without their own address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<String>,
+}
+
+/// The measurements of the current analysis step.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AnalysisRun {
+    /// Counts per metric, in the analysis' order.
+    pub metrics: Vec<MetricState>,
+    /// When each metric measures next (ms); `None` once it is complete.
+    pub next_ms: Vec<Option<u64>>,
+    /// Phase per metric.
+    pub phases: Vec<AnalysisPhase>,
 }
 
 /// Where a rollout stands.
@@ -179,6 +196,9 @@ pub struct RolloutState {
     pub reads: u64,
     /// The judge's decision, once taken.
     pub decision: Option<Decision>,
+    /// The running analysis step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisRun>,
 }
 
 impl RolloutState {
@@ -191,11 +211,19 @@ impl RolloutState {
                 reason: "the local controller runs canary strategies; blue-green and shadow run as Argo Rollouts manifests".into(),
             });
         };
-        if let Some(i) = c.steps.iter().position(|s| matches!(s, Step::Analysis(_))) {
-            return Err(Error::InvalidConfig {
-                field: format!("canary.steps[{i}]"),
-                reason: "analysis steps run in Argo Rollouts; the local controller runs set_weight, pause and judge".into(),
-            });
+        for (i, step) in c.steps.iter().enumerate() {
+            let Step::Analysis(a) = step else { continue };
+            for m in &a.metrics {
+                if !matches!(
+                    m.provider,
+                    Provider::Prometheus { .. } | Provider::Command { .. }
+                ) {
+                    return Err(Error::InvalidConfig {
+                        field: format!("canary.steps[{i}].analysis.metrics[{}].provider", m.name),
+                        reason: "the local controller measures prometheus and command metrics; judge steps judge, golden requests run in Argo".into(),
+                    });
+                }
+            }
         }
         if !c.judge.guardrails.is_empty() {
             return Err(Error::InvalidConfig {
@@ -215,6 +243,7 @@ impl RolloutState {
             looks: 0,
             reads: 0,
             decision: None,
+            analysis: None,
         })
     }
 
@@ -475,10 +504,120 @@ impl<'a> Controller<'a> {
                 }
             }
             Step::Judge { max_duration } => self.judge_tick(&canary, max_duration, now_ms),
-            Step::Analysis(_) => Err(Error::InvalidConfig {
-                field: format!("canary.steps[{}]", self.state.step),
-                reason: "analysis steps run in Argo Rollouts".into(),
-            }),
+            Step::Analysis(a) => self.analysis_tick(&a, now_ms),
+        }
+    }
+
+    fn measure(&self, provider: &Provider) -> Measured {
+        match provider {
+            Provider::Prometheus { address, query } => {
+                let Some(base) = address
+                    .clone()
+                    .or_else(|| self.state.spec.prometheus.clone())
+                else {
+                    return Measured::Error("no Prometheus address (metric or rollout)".into());
+                };
+                let source =
+                    match PrometheusSource::new(base, crate::strategy::argo::ArmQueries::default())
+                    {
+                        Ok(s) => s,
+                        Err(e) => return Measured::Error(e.to_string()),
+                    };
+                match source.vector(query) {
+                    Ok(None) => Measured::NoData,
+                    Ok(Some(v)) => Measured::Value(v),
+                    Err(e) => Measured::Error(e.to_string()),
+                }
+            }
+            Provider::Command { argv } => {
+                let Some((program, args)) = argv.split_first() else {
+                    return Measured::Error("empty command".into());
+                };
+                match std::process::Command::new(program)
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                {
+                    Ok(st) if st.code() == Some(0) => Measured::Value(1.0),
+                    Ok(st) if st.code() == Some(1) => Measured::Value(0.0),
+                    Ok(st) => Measured::Error(format!("{program}: {st}")),
+                    Err(e) => Measured::Error(format!("{program}: {e}")),
+                }
+            }
+            other => Measured::Error(format!("{other:?} is not measured by the local controller")),
+        }
+    }
+
+    fn analysis_tick(&mut self, a: &Analysis, now_ms: u64) -> Result<Tick> {
+        if self.state.analysis.is_none() {
+            let next = a
+                .metrics
+                .iter()
+                .map(|m| Some(now_ms + m.initial_delay.map_or(0, |d| d.seconds() * 1000)))
+                .collect();
+            self.state.analysis = Some(AnalysisRun {
+                metrics: vec![MetricState::default(); a.metrics.len()],
+                next_ms: next,
+                phases: vec![AnalysisPhase::Pending; a.metrics.len()],
+            });
+            self.persist()?;
+        }
+        let mut run = self.state.analysis.clone().unwrap_or_default();
+        for (i, m) in a.metrics.iter().enumerate() {
+            let Some(due) = run.next_ms[i] else { continue };
+            if now_ms < due {
+                continue;
+            }
+            let measured = self.measure(&m.provider);
+            run.metrics[i].record(classify(m, &measured));
+            run.phases[i] = assess(m, &run.metrics[i], false);
+            run.next_ms[i] = if run.phases[i].is_completed() {
+                None
+            } else {
+                Some(now_ms + m.interval.map_or(0, |d| d.seconds() * 1000))
+            };
+            self.record(
+                "rollout.measurement",
+                serde_json::json!({"rollout": self.state.spec.name, "analysis": a.name, "metric": m.name,
+                                   "measured": format!("{measured:?}"), "phase": run.phases[i]}),
+            )?;
+        }
+        let phase = assess_run(a, &run.phases);
+        self.state.analysis = Some(run.clone());
+        match phase {
+            AnalysisPhase::Successful => {
+                self.state.analysis = None;
+                self.state.step += 1;
+                self.persist()?;
+                Ok(Tick::Advanced)
+            }
+            AnalysisPhase::Failed | AnalysisPhase::Error => {
+                self.abort(&format!("analysis {} {phase:?}", a.name))?;
+                Ok(Tick::Done)
+            }
+            AnalysisPhase::Inconclusive => {
+                self.state.phase = RolloutPhase::Paused {
+                    reason: format!("analysis {} inconclusive", a.name),
+                };
+                self.persist()?;
+                Ok(Tick::Paused)
+            }
+            AnalysisPhase::Running | AnalysisPhase::Pending => {
+                self.persist()?;
+                let next = run
+                    .next_ms
+                    .iter()
+                    .flatten()
+                    .min()
+                    .copied()
+                    .unwrap_or(now_ms);
+                Ok(if next > now_ms {
+                    Tick::WaitUntil(next)
+                } else {
+                    Tick::Advanced
+                })
+            }
         }
     }
 
@@ -628,27 +767,7 @@ impl PrometheusSource {
     /// counter not yet incremented).
     pub fn scalar(&self, query: &str) -> Result<f64> {
         let url = format!("{}/api/v1/query", self.base);
-        let encoded: String = query
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let resp = self
-            .client
-            .get(format!("{url}?query={encoded}"))
-            .send()
-            .map_err(|e| Error::Source(format!("{url}: {e}")))?;
-        let status = resp.status();
-        let body: serde_json::Value = resp
-            .json()
-            .map_err(|e| Error::Source(format!("{url}: HTTP {status}, not JSON: {e}")))?;
-        if body["status"] != "success" {
-            return Err(Error::Source(format!("{url}: {query}: {}", body["error"])));
-        }
+        let body = self.get(&url, query)?;
         let result = &body["data"]["result"];
         let value = match body["data"]["resultType"].as_str() {
             Some("vector") => match result.as_array().map(Vec::as_slice) {
@@ -673,6 +792,31 @@ impl PrometheusSource {
             .ok_or_else(|| Error::Source(format!("{query}: value {value} is not a number")))
     }
 
+    /// The first value of an instant query, `None` when it returns no sample (an empty
+    /// window, judged by the metric's no-data policy).
+    pub fn vector(&self, query: &str) -> Result<Option<f64>> {
+        let url = format!("{}/api/v1/query", self.base);
+        let body = self.get(&url, query)?;
+        let result = &body["data"]["result"];
+        let value = match body["data"]["resultType"].as_str() {
+            Some("vector") => match result.as_array().and_then(|a| a.first()) {
+                None => return Ok(None),
+                Some(one) => one["value"][1].clone(),
+            },
+            Some("scalar") => result[1].clone(),
+            other => {
+                return Err(Error::Source(format!(
+                    "{query}: unexpected result type {other:?}"
+                )));
+            }
+        };
+        value
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(Some)
+            .ok_or_else(|| Error::Source(format!("{query}: value {value} is not a number")))
+    }
+
     fn count(&self, template: &str, v: &VersionSpec) -> Result<u64> {
         let q = template
             .replace("{model}", &v.model)
@@ -682,6 +826,33 @@ impl PrometheusSource {
             return Err(Error::Source(format!("{q}: {x} is not a count")));
         }
         Ok(x.round() as u64)
+    }
+}
+
+impl PrometheusSource {
+    fn get(&self, url: &str, query: &str) -> Result<serde_json::Value> {
+        let encoded: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let resp = self
+            .client
+            .get(format!("{url}?query={encoded}"))
+            .send()
+            .map_err(|e| Error::Source(format!("{url}: {e}")))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .map_err(|e| Error::Source(format!("{url}: HTTP {status}, not JSON: {e}")))?;
+        if body["status"] != "success" {
+            return Err(Error::Source(format!("{url}: {query}: {}", body["error"])));
+        }
+        Ok(body)
     }
 }
 

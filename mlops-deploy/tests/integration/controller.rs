@@ -103,6 +103,7 @@ fn spec(steps: Vec<Step>, judge: JudgeConfig) -> RolloutSpec {
             background_analysis: None,
         }),
         look_every_ms: 1_000,
+        prometheus: None,
     }
 }
 
@@ -356,5 +357,88 @@ fn strategies_the_local_controller_cannot_run_are_refused() {
             .unwrap_err()
             .to_string()
             .contains("Argo Rollouts")
+    );
+}
+
+fn run_strategy(json: &str) -> (RolloutState, Vec<String>) {
+    let e = env();
+    let mut deployer = GitOpsDeployer::open(&e.gitops, app()).unwrap();
+    let mut source = ReplaySource::from_csv(&replay("aa_0")).unwrap();
+    let mut s = spec(vec![], JudgeConfig::default());
+    s.strategy = Strategy::from_text(json, false).unwrap();
+    // A port nothing listens on: every Prometheus measurement is an error.
+    s.prometheus = Some(format!("http://127.0.0.1:{}", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }));
+    let state = RolloutState::new(s).unwrap();
+    let mut c = Controller::open(
+        &e.state,
+        Some(state),
+        &mut deployer,
+        &e.reg,
+        &e.audit,
+        &mut source,
+    )
+    .unwrap();
+    drive(&mut c, 0);
+    let st = c.state.clone();
+    drop(c);
+    let actions = e
+        .audit
+        .records()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    (st, actions)
+}
+
+#[test]
+fn analysis_steps_run_with_argo_semantics() {
+    // A passing check command (measured twice, a minute apart), then promotion.
+    let (st, actions) = run_strategy(
+        r#"{"canary": {"steps": [{"set_weight": 10}, {"analysis": {"name": "checks", "metrics": [
+            {"name": "app-tests", "interval": "1m", "count": 2, "success_condition": "result == 1",
+             "provider": {"command": {"argv": ["true"]}}}]}}]}}"#,
+    );
+    assert_eq!(st.phase, RolloutPhase::Promoted);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "rollout.measurement")
+            .count(),
+        2
+    );
+    // A failing command fails the metric (failureLimit 0): rollback.
+    let (st, _) = run_strategy(
+        r#"{"canary": {"steps": [{"set_weight": 10}, {"analysis": {"name": "checks", "metrics": [
+            {"name": "app-tests", "success_condition": "result == 1", "provider": {"command": {"argv": ["false"]}}}]}}]}}"#,
+    );
+    assert_eq!(st.phase, RolloutPhase::RolledBack);
+    // Prometheus unreachable: errors until consecutiveErrorLimit (4) is exceeded: rollback.
+    let (st, actions) = run_strategy(
+        r#"{"canary": {"steps": [{"set_weight": 10}, {"analysis": {"name": "errors", "metrics": [
+            {"name": "error-rate", "interval": "30s", "failure_condition": "result > 0.05",
+             "provider": {"prometheus": {"query": "sum(rate(model_requests_total[5m]))"}}}]}}]}}"#,
+    );
+    assert_eq!(st.phase, RolloutPhase::RolledBack);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "rollout.measurement")
+            .count(),
+        5
+    );
+    // Neither condition holds: inconclusive pauses for a person.
+    let (st, _) = run_strategy(
+        r#"{"canary": {"steps": [{"set_weight": 10}, {"analysis": {"name": "checks", "metrics": [
+            {"name": "t", "success_condition": "result == 1", "failure_condition": "result < 0",
+             "provider": {"command": {"argv": ["false"]}}}]}}]}}"#,
+    );
+    assert!(
+        matches!(st.phase, RolloutPhase::Paused { ref reason } if reason.contains("inconclusive")),
+        "{:?}",
+        st.phase
     );
 }

@@ -154,6 +154,7 @@ fn rollout_metrics_text_passes_promtool() {
         )
         .unwrap(),
         look_every_ms: 1000,
+        prometheus: None,
     };
     let text = RolloutState::new(spec).unwrap().metrics_text();
     let mut child = Command::new("promtool")

@@ -287,6 +287,7 @@ fn start(a: StartArgs) -> CmdResult {
             alias: a.alias,
             strategy,
             look_every_ms: a.look_every_ms,
+            prometheus: setup.prometheus.clone(),
         };
         let state = RolloutState::new(spec)?;
         // The setup first: a state file without its setup could not be resumed.
