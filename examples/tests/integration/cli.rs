@@ -267,7 +267,7 @@ fn registry_and_audit_tables() {
     assert_eq!(lines.len(), records.len() + 1, "{s}");
     assert!(
         lines[0].split_whitespace().eq([
-            "SEQ", "TIME", "(UTC)", "ACTOR", "ACTION", "SUBJECT", "DETAILS"
+            "SEQ", "TIME", "(UTC)", "ACTOR", "ACTION", "CAUSE", "SUBJECT", "DETAILS"
         ]
         .iter()
         .copied())

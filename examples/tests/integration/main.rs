@@ -6,5 +6,6 @@ mod cli;
 mod data;
 mod eval;
 mod judge;
+mod monitor;
 mod quickstart;
 mod rollout;

@@ -3,7 +3,13 @@
 
 mod controller;
 mod deployer;
+mod inference_log;
 mod judge;
+mod monitor;
 mod prometheus;
+mod quality;
+mod retrain;
 mod sim;
 mod strategy;
+mod trigger;
+mod util;

@@ -27,7 +27,8 @@ pub enum AuditCmd {
         /// The audit log (JSON lines).
         log: PathBuf,
     },
-    /// Print the records as a table (UTC times, a summary of each payload).
+    /// Print the records as a timeline table (UTC times, causal links, a summary of each
+    /// payload).
     Show {
         /// The audit log (JSON lines).
         log: PathBuf,
@@ -70,17 +71,36 @@ pub fn run(cmd: Cmd) -> CmdResult {
                     ("TIME (UTC)", Align::Left),
                     ("ACTOR", Align::Left),
                     ("ACTION", Align::Left),
+                    ("CAUSE", Align::Right),
                     ("SUBJECT", Align::Left),
                     ("DETAILS", Align::Left),
                 ]);
+                // A record whose payload names an earlier record's hash (`cause`, as the
+                // retrain loop writes them) is linked to it by sequence number, so a
+                // chain (trigger -> retrain -> gate -> version -> rollout) reads down
+                // the timeline.
+                let mut seq_of = std::collections::HashMap::new();
                 for r in &records {
+                    let cause = r
+                        .payload
+                        .get("cause")
+                        .and_then(Value::as_str)
+                        .and_then(|h| seq_of.get(h))
+                        .map(|s| format!("<- #{s}"))
+                        .unwrap_or_default();
+                    seq_of.insert(r.hash.to_string(), r.seq);
+                    let mut details = r.payload.clone();
+                    if let Some(o) = details.as_object_mut() {
+                        o.remove("cause");
+                    }
                     t.row(vec![
                         r.seq.to_string(),
                         utc(r.time_ms),
                         clip(&r.actor, 20),
                         r.action.clone(),
+                        cause,
                         clip(&r.subject, 48),
-                        clip(&summary(&r.payload), 96),
+                        clip(&summary(&details), 96),
                     ]);
                 }
                 t.print(&mut o)?;

@@ -21,6 +21,7 @@ mod drift;
 mod eval;
 mod judge;
 mod models;
+mod monitor;
 mod rollout;
 mod store;
 mod table;
@@ -59,6 +60,8 @@ enum Command {
     Rollout(rollout::Cmd),
     #[command(flatten)]
     Completions(completions::Cmd),
+    #[command(flatten)]
+    Monitor(monitor::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Judge(c) => judge::run(c),
         Command::Rollout(c) => rollout::run(c),
         Command::Completions(c) => completions::run(c, Cli::command()),
+        Command::Monitor(c) => monitor::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,339 @@
+//! `mlops monitor`, `mlops dora` and `mlops audit show` as a person or a CI job runs
+//! them, on the quickstart's registered model and an inference log of its shape.
+
+use std::path::Path;
+use std::process::Command;
+
+use mlops_core::{ModelUri, Registry, registry_from_uri};
+use mlops_train::{FlavorRegistry, ModelPackage, Prediction, frame_from_matrix};
+use polars::prelude::*;
+use serde_json::Value;
+
+fn run(cwd: &Path, bin: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin)
+        .current_dir(cwd)
+        .args(args)
+        .env("MLOPS_HOME", cwd.join(".mlops"))
+        .env_remove("MLFLOW_REGISTRY_URI")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes a segment as the server does: `segment-<20 digits>.parquet`, temp then rename.
+fn write_segment(dir: &Path, first_seq: u64, df: &mut DataFrame) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(".tmp-segment");
+    ParquetWriter::new(std::fs::File::create(&tmp).unwrap())
+        .finish(df)
+        .unwrap();
+    std::fs::rename(&tmp, dir.join(format!("segment-{first_seq:020}.parquet"))).unwrap();
+}
+
+fn winequality() -> DataFrame {
+    let ds = linfa_datasets::winequality();
+    let mut df = frame_from_matrix(ds.feature_names(), ds.records.view()).unwrap();
+    let good: Vec<&str> = ds
+        .targets
+        .iter()
+        .map(|&t| if t >= 6 { "good" } else { "bad" })
+        .collect();
+    df.with_column(Column::new("good".into(), good)).unwrap();
+    df
+}
+
+/// The log the server writes for `data`, one request per row, ids from `first`.
+fn served(registry: &dyn Registry, data: &DataFrame, first: usize) -> DataFrame {
+    let loaded = registry
+        .load(
+            &"models:/winequality-good@champion"
+                .parse::<ModelUri>()
+                .unwrap(),
+        )
+        .unwrap();
+    let pkg = ModelPackage::load(registry.artifact_store(), &loaded.package).unwrap();
+    let model = pkg.model(&FlavorRegistry::new()).unwrap();
+    let Prediction::Classes {
+        classes,
+        labels,
+        proba,
+    } = model.predict(data).unwrap()
+    else {
+        panic!()
+    };
+    let proba = proba.unwrap();
+    let n = data.height();
+    let mut cols = vec![
+        Column::new(
+            "request_id".into(),
+            (0..n)
+                .map(|i| format!("w{}", first + i))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("row".into(), vec![0u32; n]),
+        Column::new(
+            "ts_ms".into(),
+            (0..n)
+                .map(|i| 1_764_000_000_000 + 100 * (first + i) as i64)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("model".into(), vec!["winequality-good"; n]),
+        Column::new("version".into(), vec!["1"; n]),
+        Column::new("variant".into(), vec!["stable"; n]),
+        Column::new("status".into(), vec![200u32; n]),
+        Column::new("latency_ms".into(), vec![1.5; n]),
+    ];
+    for c in model.signature().inputs.iter() {
+        cols.push(
+            data.column(&c.name)
+                .unwrap()
+                .clone()
+                .with_name(format!("input.{}", c.name).into()),
+        );
+    }
+    cols.push(Column::new(
+        "prediction".into(),
+        labels
+            .iter()
+            .map(|&l| classes[l].clone())
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "value".into(),
+        (0..n).map(|i| proba[[i, 1]]).collect::<Vec<_>>(),
+    ));
+    DataFrame::new(n, cols).unwrap()
+}
+
+#[test]
+fn monitor_dora_and_audit_show_on_the_quickstart_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mlruns");
+    let uri = root.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", uri)
+        .env("MLOPS_HOME", dir.path().join(".mlops"))
+        .env_remove("MLFLOW_REGISTRY_URI")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let registry = registry_from_uri(uri).unwrap();
+
+    // the log: the rows in a fixed shuffled order (the file is sorted by origin),
+    // 800 as they are, then 799 with alcohol moved up by 2
+    let data = winequality();
+    let n = data.height() as u32;
+    let idx = IdxCa::from_vec("i".into(), (0..n).map(|i| (i * 7) % n).collect());
+    let data = data.take(&idx).unwrap();
+    let calm = data.slice(0, 800);
+    let mut moved = data.slice(800, 799);
+    let alcohol = moved.column("alcohol").unwrap().f64().unwrap() + 2.0;
+    moved
+        .with_column(
+            alcohol
+                .into_series()
+                .with_name("alcohol".into())
+                .into_column(),
+        )
+        .unwrap();
+    let logs = dir.path().join("log");
+    write_segment(&logs, 0, &mut served(registry.as_ref(), &calm, 0));
+    write_segment(&logs, 800, &mut served(registry.as_ref(), &moved, 800));
+    let labels = dir.path().join("labels.csv");
+    let mut csv = String::from("request_id,label\n");
+    for (i, g) in data
+        .column("good")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        csv.push_str(&format!("w{i},{}\n", g.unwrap()));
+    }
+    std::fs::write(&labels, csv).unwrap();
+
+    let bin = env!("CARGO_BIN_EXE_mlops");
+    let html = dir.path().join("monitor.html");
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"[{"name": "alcohol", "rule": "feature_drifted", "column": "alcohol"}]"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        bin,
+        &[
+            "monitor",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--model",
+            "models:/winequality-good@champion",
+            "--labels",
+            labels.to_str().unwrap(),
+            "--window",
+            "400",
+            "--json",
+            "--html",
+            html.to_str().unwrap(),
+            "--tracking-uri",
+            uri,
+            "--record",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--threshold",
+            "0.2",
+        ],
+    );
+    assert_eq!(code, 1, "a policy fired: exit 1\n{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let windows = v["windows"].as_array().unwrap();
+    let rows: Vec<u64> = windows
+        .iter()
+        .map(|w| w["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [400, 400, 400, 399]);
+    for w in windows {
+        assert!(w["drift"]["share"].is_number());
+        for c in w["drift"]["columns"].as_array().unwrap() {
+            assert!(c["column"].is_string() && c["drifted"].is_boolean());
+        }
+        let acc = &w["quality"]["metrics"][0];
+        assert_eq!(acc["metric"], "accuracy");
+        assert!(acc["lower"].as_f64().unwrap() < acc["value"].as_f64().unwrap());
+    }
+    let drifted = |w: &Value| -> Vec<String> {
+        w["drift"]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["drifted"] == true)
+            .map(|c| c["column"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        !drifted(&windows[0]).contains(&"alcohol".to_string()),
+        "{}",
+        windows[0]["drift"]
+    );
+    assert!(drifted(&windows[2]).contains(&"alcohol".to_string()));
+    let fired = v["fired"].as_array().unwrap();
+    assert!(!fired.is_empty());
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("class=\"window-row")
+    );
+
+    // only the calm segment, explicit policy on alcohol: nothing fires, exit 0
+    let calm_dir = dir.path().join("calm");
+    std::fs::create_dir_all(&calm_dir).unwrap();
+    std::fs::copy(
+        logs.join("segment-00000000000000000000.parquet"),
+        calm_dir.join("segment-00000000000000000000.parquet"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        bin,
+        &[
+            "monitor",
+            "--log-dir",
+            calm_dir.to_str().unwrap(),
+            "--model",
+            "models:/winequality-good@champion",
+            "--window",
+            "400",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--tracking-uri",
+            uri,
+            "--threshold",
+            "0.2",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("window    0"), "{stdout}");
+    // --follow never exits 1; it stops after --max-polls here
+    let (code, stdout, _) = run(
+        dir.path(),
+        bin,
+        &[
+            "monitor",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--model",
+            "models:/winequality-good@champion",
+            "--window",
+            "400",
+            "--follow",
+            "--max-polls",
+            "1",
+            "--interval-ms",
+            "10",
+            "--tracking-uri",
+            uri,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "complete windows only while following: {stdout}"
+    );
+    // bad input: a typed message and exit 2
+    let (code, _, stderr) = run(
+        dir.path(),
+        bin,
+        &[
+            "monitor",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--model",
+            "models:/nope@champion",
+            "--tracking-uri",
+            uri,
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nope"), "{stderr}");
+
+    // dora: one promotion by the quickstart, one alert recorded by --record
+    let (code, stdout, _) = run(dir.path(), bin, &["dora", "--tracking-uri", uri, "--json"]);
+    assert_eq!(code, 0);
+    let d: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(d["deployments"], 1);
+    assert_eq!(d["alerts"].as_u64().unwrap(), fired.len() as u64);
+    assert_eq!(d["deployment_list"][0]["lead_time_from"], "run_start");
+    let (code, table, _) = run(dir.path(), bin, &["dora", "--tracking-uri", uri]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("deployment frequency") && table.contains("time to restore"),
+        "{table}"
+    );
+
+    // the audit log as a timeline
+    let audit = dir.path().join("mlruns.mlops").join("audit.jsonl");
+    let (code, timeline, _) = run(dir.path(), bin, &["audit", "show", audit.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        timeline.contains("registry.alias.set") && timeline.contains("trigger.fired"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("UTC") || timeline.contains(":"),
+        "{timeline}"
+    );
+}
