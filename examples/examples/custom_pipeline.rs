@@ -10,6 +10,7 @@ use mlops_train::prelude::*;
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/winequality-red.parquet");
 const CONTRACT: &str = include_str!("../data/winequality.contract.json");
 const MODEL: &str = "wine-custom";
+const CHAMPION: &str = "models:/wine-custom@champion";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (tracker, registry) = (tracker_from_env()?, registry_from_env()?);
@@ -27,21 +28,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let model = train(&parts.train, &config)?;
     let candidate = evaluate(&model, &parts.test)?.with_contract(&report);
-    let champion = match load_model(
-        registry.as_ref(),
-        &format!("models:/{MODEL}@champion").parse()?,
-    ) {
-        Ok(m) => Some(evaluate(m.as_ref(), &parts.test)?),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e.into()),
+    let champion = match load_model_if_exists(registry.as_ref(), &CHAMPION.parse()?)? {
+        Some(m) => Some(evaluate(m.as_ref(), &parts.test)?),
+        None => None,
     };
     // Gate: the data held its contract, the model is good, and no worse than the champion.
-    let gate = Gate::all([
+    let decision = Gate::all([
         Gate::contract_passed(),
         Gate::at_least("roc_auc_score", 0.75)?,
         Gate::no_regression("roc_auc_score", RegressionTest::Delong, 0.05)?,
-    ]);
-    let decision = gate.check(&candidate, champion.as_ref());
+    ])
+    .check(&candidate, champion.as_ref());
     print!("{decision}");
     // Log the run (params, metrics, evaluation, package); register when the gate passed.
     let run = Run::start_in(tracker, "custom-pipeline", RunOptions::named("forest"))?;

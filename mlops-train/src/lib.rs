@@ -84,7 +84,7 @@ pub use gate::{Gate, GateOutcome, GateReport, RegressionTest};
 pub use model::{Model, Prediction, Signature, evaluate, measure_latency};
 pub use package::{
     FlavorRegistry, Lineage, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest, load_model,
-    load_model_with,
+    load_model_if_exists, load_model_with,
 };
 pub use tracked::{
     CrossValidation, GridSearch, TrainingJob, TrainingOutcome, Trial, cross_validate, grid_search,

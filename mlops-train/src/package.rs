@@ -475,6 +475,19 @@ pub fn load_model(registry: &dyn Registry, uri: &ModelUri) -> Result<Box<dyn Mod
     load_model_with(registry, uri, &FlavorRegistry::new())
 }
 
+/// [`load_model`], but `None` when the model, version or alias does not exist (the
+/// "no champion yet" case); a package that does not verify is still an error.
+pub fn load_model_if_exists(
+    registry: &dyn Registry,
+    uri: &ModelUri,
+) -> Result<Option<Box<dyn Model>>> {
+    match load_model(registry, uri) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// [`load_model`] with the given flavor loaders.
 pub fn load_model_with(
     registry: &dyn Registry,

@@ -8,6 +8,6 @@ pub use crate::core::prelude::*;
 pub use crate::data::prelude::*;
 pub use crate::{
     Algorithm, ContractOutcome, Evaluation, FeatureSpec, Gate, Lineage, Model, ModelPackage,
-    RegressionTest, TargetSpec, TargetTask, TrainConfig, TrainingJob, evaluate, load_model, train,
-    train_tracked,
+    RegressionTest, TargetSpec, TargetTask, TrainConfig, TrainingJob, evaluate, load_model,
+    load_model_if_exists, train, train_tracked,
 };

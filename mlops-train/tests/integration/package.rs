@@ -168,6 +168,18 @@ fn a_package_is_logged_registered_and_loaded_by_uri() {
     assert_eq!(loaded.predict(&te).unwrap(), m.predict(&te).unwrap());
     let missing = load_model(&registry, &"models:/nope@champion".parse().unwrap()).unwrap_err();
     assert!(missing.is_not_found(), "{missing}");
+    let nope = "models:/glue@nope".parse().unwrap();
+    assert!(
+        mlops_train::load_model_if_exists(&registry, &nope)
+            .unwrap()
+            .is_none()
+    );
+    let v2_uri = "models:/glue/2".parse().unwrap();
+    assert!(
+        mlops_train::load_model_if_exists(&registry, &v2_uri)
+            .unwrap()
+            .is_some()
+    );
 
     let run_id = run.run_id();
     run.end().unwrap();
