@@ -8,8 +8,9 @@
 //! labelled rows (the inference log joined with delayed labels, [`recent_labelled`])
 //! and the application's [`Gate`] decides, as in `train_tracked`; a candidate that
 //! fails is recorded and goes no further. Starting the rollout is behind
-//! [`RolloutStarter`], which the rollout controller implements; [`PromoteNow`] is the
-//! trivial strategy (the alias moves at once: full traffic).
+//! [`RolloutStarter`]: [`ControllerRollout`] hands the version to the rollout
+//! controller as a canary judged by statistics; [`PromoteNow`] is the trivial strategy
+//! (the alias moves at once: full traffic).
 //!
 //! Every step is appended to the registry's audit log, and every record's payload
 //! names the hash of the record that caused it (`cause`), so the chain reads back
@@ -194,6 +195,83 @@ impl RolloutStarter for PromoteNow<'_> {
                 "to_version": version,
                 "time_ms": m.time_ms,
                 "traffic": 1.0,
+            }),
+        })
+    }
+}
+
+/// Starts a canary rollout run by the rollout [`Controller`](crate::controller::Controller):
+/// writes the new rollout's state file (`<state_dir>/<model>-v<version>.json`), which a
+/// controller (`mlops rollout`, or `Controller::open(path, None, ...)` in the
+/// application) then drives step by step, judged by statistics, promoting (alias move)
+/// or rolling back. A first model (no champion) has nothing to canary against and is
+/// refused.
+#[derive(Debug)]
+pub struct ControllerRollout<'a> {
+    /// The registry (the versions' sources become the deployer's storage URIs).
+    pub registry: &'a dyn Registry,
+    /// The canary strategy (controller rules: canary steps, no guardrails).
+    pub strategy: crate::strategy::Strategy,
+    /// The alias moved on promotion.
+    pub alias: String,
+    /// Milliseconds between the judge's looks.
+    pub look_every_ms: u64,
+    /// Where rollout state files are written.
+    pub state_dir: PathBuf,
+    /// Prometheus HTTP API for analysis steps.
+    pub prometheus: Option<String>,
+}
+
+impl RolloutStarter for ControllerRollout<'_> {
+    fn start_rollout(
+        &mut self,
+        model: &str,
+        version: u64,
+        champion: Option<u64>,
+        cause: &Digest,
+    ) -> Result<RolloutStarted> {
+        use crate::controller::{RolloutSpec, RolloutState};
+        use crate::deployer::VersionSpec;
+        let stable = champion.ok_or_else(|| {
+            Error::arg(format!(
+                "models:/{model}/{version} has no champion to canary against"
+            ))
+        })?;
+        let spec_of = |v: u64| -> Result<VersionSpec> {
+            Ok(VersionSpec {
+                model: model.to_string(),
+                version: v.to_string(),
+                storage_uri: self.registry.get_version(model, v)?.source,
+            })
+        };
+        let name = format!("{model}-v{version}");
+        let state = RolloutState::new(RolloutSpec {
+            name: name.clone(),
+            stable: spec_of(stable)?,
+            canary: spec_of(version)?,
+            alias: self.alias.clone(),
+            strategy: self.strategy.clone(),
+            look_every_ms: self.look_every_ms,
+            prometheus: self.prometheus.clone(),
+        })?;
+        std::fs::create_dir_all(&self.state_dir).map_err(|e| Error::io(&self.state_dir, e))?;
+        let path = self.state_dir.join(format!("{name}.json"));
+        if path.exists() {
+            return Err(Error::arg(format!(
+                "a rollout state already exists at {}",
+                path.display()
+            )));
+        }
+        state.save(&path)?;
+        Ok(RolloutStarted {
+            rollout: name,
+            detail: serde_json::json!({
+                "strategy": "canary (rollout controller)",
+                "state": path.display().to_string(),
+                "stable_version": stable,
+                "canary_version": version,
+                "alias": self.alias,
+                "cause": cause.to_string(),
             }),
         })
     }

@@ -218,6 +218,51 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
         "retrain.failed"
     );
 
+    // the rollout controller as the starter: a canary rollout state for the next
+    // passing candidate, ready for `mlops rollout` / Controller::open
+    let strategy = mlops_deploy::Strategy::from_text(
+        r#"{"canary": {"steps": [{"set_weight": 10}, {"judge": {"max_duration": "1h"}}],
+            "judge": {"alpha": 0.05, "tau": 0.006, "margin": 0.0025, "min_samples": 100,
+                      "horizon": 200000, "metric": {"name": "errors", "higher_is_better": false}}}}"#,
+        false,
+    )
+    .unwrap();
+    let states = tempfile::tempdir().unwrap();
+    let mut canary = mlops_deploy::retrain::ControllerRollout {
+        registry: &registry,
+        strategy,
+        alias: "champion".into(),
+        look_every_ms: 1000,
+        state_dir: states.path().to_path_buf(),
+        prometheus: None,
+    };
+    let mut lp = RetrainLoop::new(&registry, "churn", gate.clone());
+    let f4 = Fired {
+        incident: "manual#3".into(),
+        ..fired[0].clone()
+    };
+    let out = lp.on_fired(&f4, &recent, &mut step, &mut canary).unwrap();
+    assert!(out.stopped.is_none(), "{out:?}");
+    let started = out.rollout.unwrap();
+    assert_eq!(started.rollout, "churn-v3");
+    let state =
+        mlops_deploy::controller::RolloutState::load(&states.path().join("churn-v3.json")).unwrap();
+    assert_eq!(
+        (
+            state.spec.stable.version.as_str(),
+            state.spec.canary.version.as_str()
+        ),
+        ("2", "3")
+    );
+    assert_eq!(
+        registry
+            .get_version_by_alias("churn", "champion")
+            .unwrap()
+            .version,
+        2,
+        "the controller moves it, later"
+    );
+
     // DORA from what was recorded: 2 promotions (v1 by hand, v2 by the loop), lead
     // time of v2 from the candidate's training start, 3 alerts, restores measured
     let d = mlops_deploy::dora::dora(&registry, None, "champion", None).unwrap();
@@ -226,7 +271,7 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
         d.deployment_list[1].lead_time_from.as_deref(),
         Some("retrain_candidate")
     );
-    assert_eq!(d.alerts, 3);
+    assert_eq!(d.alerts, 4);
     assert_eq!(
         d.time_to_restore.n, 1,
         "only the first alert was followed by a promotion"
@@ -237,7 +282,11 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
         .rollback_alias("churn", "champion", &AliasChange::new("bad").by("oncall"))
         .unwrap();
     let d = mlops_deploy::dora::dora(&registry, None, "champion", None).unwrap();
-    assert_eq!((d.changes, d.failed_changes), (2, 1));
+    assert_eq!(
+        (d.changes, d.failed_changes),
+        (2, 1),
+        "v3 is still a canary, not a change yet"
+    );
     assert_eq!(d.change_failure_rate, Some(0.5));
     assert!(d.to_table().contains("change failure rate"));
 }
