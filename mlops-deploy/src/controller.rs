@@ -33,6 +33,23 @@ pub trait ArmSource {
     /// Cumulative control and canary counts of the primary metric now (since the
     /// counters started; the controller subtracts the values it saw when judging began).
     fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair>;
+
+    /// Cumulative counts of the guardrail metrics, one pair per query set, in order.
+    /// Sources without guardrail metrics refuse any.
+    fn guardrail_counts(
+        &mut self,
+        queries: &[crate::strategy::argo::ArmQueries],
+        _stable: &VersionSpec,
+        _canary: &VersionSpec,
+    ) -> Result<Vec<ArmPair>> {
+        if queries.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(Error::Source(
+                "this source has no guardrail metrics (use Prometheus)".into(),
+            ))
+        }
+    }
 }
 
 /// Counts read from a CSV of cumulative looks (`control_n,control_successes,canary_n,
@@ -111,6 +128,10 @@ pub struct RolloutSpec {
     /// Prometheus HTTP API for analysis metrics without their own address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<String>,
+    /// One query set per guardrail of the judge, in order (`successes` counts the
+    /// guardrail's events, e.g. 5xx answers or requests slower than the objective).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrail_queries: Vec<crate::strategy::argo::ArmQueries>,
 }
 
 /// The measurements of the current analysis step.
@@ -190,6 +211,9 @@ pub struct RolloutState {
     pub judge: Option<Judge>,
     /// Counts when the judge step started (subtracted from later reads).
     pub baseline: Option<ArmPair>,
+    /// Guardrail counts when the judge step started.
+    #[serde(default)]
+    pub guardrail_baseline: Vec<ArmPair>,
     /// Looks taken by the judge.
     pub looks: u64,
     /// Reads made from the source (a replay source resumes after them).
@@ -225,10 +249,14 @@ impl RolloutState {
                 }
             }
         }
-        if !c.judge.guardrails.is_empty() {
+        if c.judge.guardrails.len() != spec.guardrail_queries.len() {
             return Err(Error::InvalidConfig {
                 field: "canary.judge.guardrails".into(),
-                reason: "the local controller's sources give the primary metric only".into(),
+                reason: format!(
+                    "{} guardrails but {} guardrail query sets: each guardrail needs its queries",
+                    c.judge.guardrails.len(),
+                    spec.guardrail_queries.len()
+                ),
             });
         }
         Ok(Self {
@@ -240,6 +268,7 @@ impl RolloutState {
             last_look_ms: None,
             judge: None,
             baseline: None,
+            guardrail_baseline: Vec::new(),
             looks: 0,
             reads: 0,
             decision: None,
@@ -630,6 +659,11 @@ impl<'a> Controller<'a> {
         let spec = self.state.spec.clone();
         if self.state.judge.is_none() {
             let baseline = self.source.counts(&spec.stable, &spec.canary)?;
+            self.state.guardrail_baseline = self.source.guardrail_counts(
+                &spec.guardrail_queries,
+                &spec.stable,
+                &spec.canary,
+            )?;
             self.state.reads += 1;
             self.state.judge = Some(Judge::new(canary.judge.clone())?);
             self.state.baseline = Some(baseline);
@@ -643,8 +677,16 @@ impl<'a> Controller<'a> {
             return Ok(Tick::WaitUntil(due));
         }
         let now = self.source.counts(&spec.stable, &spec.canary)?;
+        let guard_now =
+            self.source
+                .guardrail_counts(&spec.guardrail_queries, &spec.stable, &spec.canary)?;
         self.state.reads += 1;
         let pair = subtract(now, self.state.baseline.unwrap_or(now))?;
+        let guards = guard_now
+            .iter()
+            .zip(&self.state.guardrail_baseline)
+            .map(|(n, b)| subtract(*n, *b))
+            .collect::<Result<Vec<_>>>()?;
         self.state.looks += 1;
         self.state.last_look_ms = Some(now_ms);
         let look = self.state.looks;
@@ -659,7 +701,7 @@ impl<'a> Controller<'a> {
                 field: "state.judge".into(),
                 reason: "missing".into(),
             })?;
-        let verdict = judge.observe(look, pair, &[])?;
+        let verdict = judge.observe(look, pair, &guards)?;
         let decision = match verdict {
             Verdict::Decided(d) => Some(d),
             Verdict::Continue(_) if expired => judge.snapshot().map(|mut d| {
@@ -856,13 +898,36 @@ impl PrometheusSource {
     }
 }
 
-impl ArmSource for PrometheusSource {
-    fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair> {
+impl PrometheusSource {
+    fn pair(
+        &self,
+        q: &crate::strategy::argo::ArmQueries,
+        stable: &VersionSpec,
+        canary: &VersionSpec,
+    ) -> Result<ArmPair> {
         let arm = |v: &VersionSpec| -> Result<Arm> {
-            let n = self.count(&self.queries.total, v)?;
-            let x = self.count(&self.queries.successes, v)?.min(n);
+            let n = self.count(&q.total, v)?;
+            let x = self.count(&q.successes, v)?.min(n);
             Ok(Arm::proportion(n, x))
         };
         Ok(ArmPair::new(arm(stable)?, arm(canary)?))
+    }
+}
+
+impl ArmSource for PrometheusSource {
+    fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair> {
+        self.pair(&self.queries, stable, canary)
+    }
+
+    fn guardrail_counts(
+        &mut self,
+        queries: &[crate::strategy::argo::ArmQueries],
+        stable: &VersionSpec,
+        canary: &VersionSpec,
+    ) -> Result<Vec<ArmPair>> {
+        queries
+            .iter()
+            .map(|q| self.pair(q, stable, canary))
+            .collect()
     }
 }

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::judge::{JudgeConfig, MetricKind};
 
 /// How the exported PromQL finds each arm's counters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ArmQueries {
     /// Query template for an arm's requests; `{model}` and `{version}` are replaced.
     pub total: String,

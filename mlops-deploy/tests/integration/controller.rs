@@ -104,6 +104,7 @@ fn spec(steps: Vec<Step>, judge: JudgeConfig) -> RolloutSpec {
         }),
         look_every_ms: 1_000,
         prometheus: None,
+        guardrail_queries: Vec::new(),
     }
 }
 

@@ -167,13 +167,14 @@ fn start_prometheus(dir: &std::path::Path, target: u16) -> (Killed, u16) {
 /// The controller end to end on a real Prometheus: an error-rate judge (lower is
 /// better) sees the canary's 3% 5xx against the control's 1% and rolls back; the alias
 /// stays on the stable version.
-#[test]
-#[ignore = "needs Debian's prometheus and promtool (scripts/test installs them)"]
-fn controller_rolls_back_a_failing_canary_from_prometheus_counts() {
+fn run_on_prometheus(
+    judge: mlops_deploy::JudgeConfig,
+    guardrail_queries: Vec<ArmQueries>,
+) -> mlops_deploy::Decision {
     use mlops_core::Registry;
     use mlops_deploy::controller::{Controller, RolloutPhase, RolloutSpec};
     use mlops_deploy::deployer::kubernetes::GitOpsDeployer;
-    use mlops_deploy::{Deployer, JudgeConfig, MetricSpec, Outcome};
+    use mlops_deploy::{Deployer, Outcome};
 
     let tick = Arc::new(AtomicU64::new(1));
     let target = exposition_server(tick.clone());
@@ -196,12 +197,6 @@ fn controller_rolls_back_a_failing_canary_from_prometheus_counts() {
     deployer
         .deploy_stable(&super::controller::version("1"))
         .unwrap();
-    let judge = JudgeConfig {
-        metric: MetricSpec::proportion("errors").lower_is_better(),
-        tau: 0.01,
-        margin: 0.0,
-        ..JudgeConfig::default()
-    };
     let spec = RolloutSpec {
         name: "fraud-v2".into(),
         stable: super::controller::version("1"),
@@ -219,6 +214,7 @@ fn controller_rolls_back_a_failing_canary_from_prometheus_counts() {
         }),
         look_every_ms: 500,
         prometheus: None,
+        guardrail_queries,
     };
     // Wait until Prometheus has the family, so the judge's baseline is a real read.
     let mut source =
@@ -251,18 +247,60 @@ fn controller_rolls_back_a_failing_canary_from_prometheus_counts() {
     assert_eq!(c.state.phase, RolloutPhase::RolledBack);
     let d = c.state.decision.clone().unwrap();
     assert_eq!(d.outcome, Outcome::Rollback);
-    // (The interval is the unpooled confidence sequence; the harm test that decided uses
-    // the pooled null variance, so the interval may still reach below zero.)
-    assert!(
-        d.estimate > 0.0 && d.ci[1] > 0.0 && d.p_value < 0.05,
-        "error rate up: {d}"
-    );
     drop(c);
     assert_eq!(
         reg.get_version_by_alias("fraud", "champion")
             .unwrap()
             .version,
         1
+    );
+    d
+}
+
+/// The controller end to end on a real Prometheus: an error-rate judge (lower is
+/// better) sees the canary's 3% 5xx against the control's 1% and rolls back; the alias
+/// stays on the stable version.
+#[test]
+#[ignore = "needs Debian's prometheus and promtool (scripts/test installs them)"]
+fn controller_rolls_back_a_failing_canary_from_prometheus_counts() {
+    use mlops_deploy::{JudgeConfig, MetricSpec};
+    let judge = JudgeConfig {
+        metric: MetricSpec::proportion("errors").lower_is_better(),
+        tau: 0.01,
+        margin: 0.0,
+        ..JudgeConfig::default()
+    };
+    let d = run_on_prometheus(judge, Vec::new());
+    assert_eq!(d.boundary, mlops_deploy::Boundary::Harm);
+    // (The interval is the unpooled confidence sequence; the harm test that decided uses
+    // the pooled null variance, so the interval may still reach below zero.)
+    assert!(
+        d.estimate > 0.0 && d.ci[1] > 0.0 && d.p_value < 0.05,
+        "error rate up: {d}"
+    );
+}
+
+/// A guardrail rolls back on its own: the primary metric cannot decide (its minimum
+/// sample is never reached), the error-rate guardrail read from Prometheus does.
+#[test]
+#[ignore = "needs Debian's prometheus and promtool (scripts/test installs them)"]
+fn a_guardrail_from_prometheus_rolls_back_on_its_own() {
+    use mlops_deploy::{Guardrail, JudgeConfig, MetricSpec};
+    let judge = JudgeConfig {
+        metric: MetricSpec::proportion("errors").lower_is_better(),
+        min_samples: u64::MAX,
+        guardrails: vec![Guardrail {
+            metric: MetricSpec::proportion("5xx").lower_is_better(),
+            alpha: 0.01,
+            tau: 0.01,
+            min_samples: 100,
+        }],
+        ..JudgeConfig::default()
+    };
+    let d = run_on_prometheus(judge, vec![ArmQueries::default()]);
+    assert_eq!(
+        (d.boundary, d.metric.as_str()),
+        (mlops_deploy::Boundary::Guardrail, "5xx")
     );
 }
 
@@ -281,6 +319,7 @@ fn rollout_metrics_text_passes_promtool() {
         .unwrap(),
         look_every_ms: 1000,
         prometheus: None,
+        guardrail_queries: Vec::new(),
     };
     let text = RolloutState::new(spec).unwrap().metrics_text();
     let mut child = Command::new("promtool")

@@ -288,6 +288,7 @@ fn start(a: StartArgs) -> CmdResult {
             strategy,
             look_every_ms: a.look_every_ms,
             prometheus: setup.prometheus.clone(),
+            guardrail_queries: Vec::new(),
         };
         let state = RolloutState::new(spec)?;
         // The setup first: a state file without its setup could not be resumed.
