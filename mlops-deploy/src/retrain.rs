@@ -253,6 +253,7 @@ impl RolloutStarter for ControllerRollout<'_> {
             strategy: self.strategy.clone(),
             look_every_ms: self.look_every_ms,
             prometheus: self.prometheus.clone(),
+            guardrail_queries: Vec::new(),
         })?;
         std::fs::create_dir_all(&self.state_dir).map_err(|e| Error::io(&self.state_dir, e))?;
         let path = self.state_dir.join(format!("{name}.json"));
