@@ -70,12 +70,25 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A variant named in a call does not exist.
+    #[error("no variant named {0:?}")]
+    NoSuchVariant(String),
+    /// The model server could not bind, run or stop cleanly.
+    #[error("server: {0}")]
+    Server(String),
     /// The application's retrain step failed.
     #[error("retrain step failed: {0}")]
     Retrain(String),
 }
 
 impl Error {
+    pub(crate) fn config(field: &str, reason: impl Into<String>) -> Error {
+        Error::InvalidConfig {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             path: path.to_path_buf(),

@@ -1,9 +1,37 @@
-//! Deployment for the `mlops` SDK.
+//! Deployment for the `mlops` SDK: a model server that speaks MLflow's and KServe's
+//! protocols, traffic split between variants, and the inference log monitors read.
 //!
-//! This crate provides canary and blue-green rollouts judged by always-valid sequential
-//! statistics ([`judge`]), live monitors and the retraining loop; the local model server
-//! and KServe adapters come with their issues. It serves `dyn Model` loaded through
-//! flavors and never names a concrete model type.
+//! The server serves `dyn Model` loaded through the flavor registry and never names a
+//! concrete model type. Data flows one way, one module per step:
+//!
+//! ```text
+//! registry alias ──load──▶ served (verified, schema compiled once)
+//!     request ──▶ codec (mlflow | kserve) ──▶ router (stable / canary / shadow) ──▶ model
+//!                                              │                     │
+//!                                              ▼                     ▼
+//!                                  metrics (/metrics)      inference_log (segments)
+//! ```
+//!
+//! ```no_run
+//! use mlops_deploy::{ModelServer, ServedModel, ServerConfig};
+//! use mlops_train::FlavorRegistry;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let registry = mlops_core::registry_from_env()?;
+//! let flavors = FlavorRegistry::new();
+//! let stable = ServedModel::load("models:/wine@champion", Some(registry.as_ref()), &flavors)?;
+//! let server = ModelServer::start(ServerConfig::default(), stable)?;
+//! println!("listening on {}", server.url());
+//! let challenger = ServedModel::load("models:/wine@challenger", Some(registry.as_ref()), &flavors)?;
+//! server.set_variant("canary", challenger, 0.1)?;   // 10% of traffic
+//! server.set_weight("canary", 0.5)?;                // later: half
+//! server.promote("canary")?;                        // canary becomes stable
+//! server.shutdown()?;                               // drains in-flight requests
+//! # Ok(()) }
+//! ```
+//!
+//! Rollouts are judged by always-valid sequential statistics ([`judge`]) and described
+//! as data ([`strategy`]).
 //!
 //! The monitoring half closes the loop:
 //!
@@ -19,20 +47,26 @@
 //!
 //! ## Crate feature flags
 //!
-//! None yet.
+//! None.
 
 #![warn(missing_docs)]
 // Tests may unwrap; library code may not (workspace lint `unwrap_used`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod codec;
 pub mod controller;
 pub mod deployer;
 pub mod dora;
 mod error;
 pub mod inference_log;
 pub mod judge;
+pub mod metrics;
 pub mod monitor;
 pub mod retrain;
+pub mod router;
+pub mod schema;
+mod served;
+mod server;
 pub mod strategy;
 pub mod trigger;
 
@@ -48,6 +82,7 @@ pub use mlops_train as train;
 
 pub use deployer::{DeployPhase, DeployStatus, Deployer, VersionSpec};
 pub use error::{Error, Result};
+pub use inference_log::{LogConfig, LogCounters, scan};
 pub use judge::{
     Arm, ArmPair, Boundary, Decision, Guardrail, Judge, JudgeConfig, MetricKind, MetricSpec,
     NoDecisionAction, Outcome, Verdict,
@@ -57,5 +92,8 @@ pub use monitor::{
     Monitor, MonitorConfig, MonitorReport, Reference, ReferenceOptions, WindowBy, WindowReport,
     WindowSpec,
 };
+pub use router::{ArmStats, StickyKey, VariantInfo};
+pub use served::ServedModel;
+pub use server::{ModelServer, ServerConfig, ServerHandle};
 pub use strategy::{Analysis, Strategy};
 pub use trigger::{Fired, Rule, TriggerEngine, TriggerPolicy};

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use mlops_core::ColumnSchema;
 use ndarray::Array2;
 
+use crate::batch::{Batch, Values};
 use crate::{Error, Result};
 
 /// How missing values (nulls, NaN) of a column are filled.
@@ -449,6 +450,99 @@ impl FittedFeatures {
                             }
                         };
                         match categories.binary_search(&v) {
+                            Ok(k) => x[[i, at + k]] = 1.0,
+                            Err(_) if *unseen == UnseenCategory::Ignore => {}
+                            Err(_) => {
+                                return Err(col_err(
+                                    column,
+                                    format!("category {v:?} at row {i} was not seen in training"),
+                                ));
+                            }
+                        }
+                    }
+                    at += categories.len();
+                }
+            }
+        }
+        Ok(x)
+    }
+}
+
+impl FittedFeatures {
+    /// [`FittedFeatures::transform`] on a [`Batch`] (the serving path), without a polars
+    /// frame. Numeric features read numbers, integers and booleans; categorical features
+    /// read text, integers and booleans as text. A categorical feature given floats
+    /// (whose text form is polars') goes through the frame path instead, so both paths
+    /// always agree.
+    pub fn transform_batch(&self, batch: &Batch) -> Result<Array2<f64>> {
+        let categorical_floats = self.columns.iter().any(|c| {
+            matches!(c, FittedColumn::Categorical { column, .. }
+                if matches!(batch.column(column), Some(Values::F64(_))))
+        });
+        if categorical_floats {
+            return self.transform(&batch.to_frame()?);
+        }
+        let n = batch.rows();
+        let width = self.output_names().len();
+        let mut x = Array2::<f64>::zeros((n, width));
+        let mut at = 0;
+        for c in &self.columns {
+            match c {
+                FittedColumn::Numeric {
+                    column,
+                    fill,
+                    center,
+                    scale,
+                } => {
+                    let vals = batch
+                        .column(column)
+                        .ok_or_else(|| col_err(column, "missing from the frame"))?;
+                    if let Values::Str(_) = vals {
+                        return Err(col_err(column, "expected a numeric column, found str"));
+                    }
+                    for i in 0..n {
+                        let v = match (vals.f64_at(i), fill) {
+                            (Some(v), _) => v,
+                            (None, Some(f)) => *f,
+                            (None, None) => {
+                                return Err(col_err(
+                                    column,
+                                    format!("missing value at row {i} (imputation: refuse)"),
+                                ));
+                            }
+                        };
+                        x[[i, at]] = (v - center) / scale;
+                    }
+                    at += 1;
+                }
+                FittedColumn::Categorical {
+                    column,
+                    categories,
+                    fill,
+                    unseen,
+                } => {
+                    let vals = batch
+                        .column(column)
+                        .ok_or_else(|| col_err(column, "missing from the frame"))?;
+                    for i in 0..n {
+                        let text: Option<std::borrow::Cow<'_, str>> = match vals {
+                            Values::Str(v) => v[i].as_deref().map(std::borrow::Cow::Borrowed),
+                            Values::I64(v) => v[i].map(|x| x.to_string().into()),
+                            Values::Bool(v) => v[i].map(|b| b.to_string().into()),
+                            // Handled by the frame path above.
+                            Values::F64(_) => None,
+                        };
+                        let v = match (text, fill) {
+                            (Some(v), _) => v,
+                            (None, Some(f)) => std::borrow::Cow::Borrowed(f.as_str()),
+                            (None, None) => {
+                                return Err(col_err(
+                                    column,
+                                    format!("missing value at row {i} (imputation: refuse)"),
+                                ));
+                            }
+                        };
+                        match categories.binary_search_by(|k| k.as_str().cmp(&v)) {
                             Ok(k) => x[[i, at + k]] = 1.0,
                             Err(_) if *unseen == UnseenCategory::Ignore => {}
                             Err(_) => {

@@ -51,6 +51,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 mod canonical;
 mod error;
 pub mod evaluation;
@@ -72,6 +73,7 @@ pub use mlops_data as data;
 /// polars, the version every frame here is.
 pub use mlops_data::polars;
 
+pub use batch::{Batch, Values};
 pub use error::{Error, Result};
 pub use evaluation::{
     ContractOutcome, Evaluation, Fairness, GroupMetrics, METRIC_NAMES, ModelFacts, RowPredictions,
@@ -81,7 +83,9 @@ pub use features::{
     Feature, FeatureKind, FeatureSpec, FittedFeatures, Impute, UnseenCategory, frame_from_matrix,
 };
 pub use gate::{Gate, GateOutcome, GateReport, RegressionTest};
-pub use model::{Model, Prediction, Signature, evaluate, measure_latency};
+pub use model::{
+    Model, Prediction, Signature, default_mlflow_predictions, evaluate, measure_latency,
+};
 pub use package::{
     FlavorRegistry, Lineage, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest, load_model,
     load_model_if_exists, load_model_with,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use mlops_core::ColumnSchema;
 
 use crate::Result;
+use crate::batch::Batch;
 use crate::evaluation::Task;
 
 /// A model's interface: the input columns it reads and the target it predicts.
@@ -146,11 +147,63 @@ pub trait Model: Send + Sync + std::fmt::Debug {
     fn classes(&self) -> &[String];
     /// Predicts every row of `frame`.
     fn predict(&self, frame: &DataFrame) -> Result<Prediction>;
+    /// Predicts every row of a [`Batch`] (the serving path: request rows decoded into
+    /// typed columns, no polars frame). The default builds a frame and calls
+    /// [`Model::predict`]; a flavor overrides it when it can read the columns directly,
+    /// which is cheaper than the frame for the few rows of a request.
+    fn predict_batch(&self, batch: &Batch) -> Result<Prediction> {
+        self.predict(&batch.to_frame()?)
+    }
+    /// The predictions as MLflow's scoring server answers them for this flavor (the
+    /// value under `"predictions"`). The default is the `python_function` shape of a
+    /// scikit-learn model: one entry per row, the class label (a number when the
+    /// target column is numeric) or the regression value.
+    fn mlflow_predictions(&self, prediction: &Prediction) -> serde_json::Value {
+        default_mlflow_predictions(&self.signature().output, prediction)
+    }
     /// The hyper-parameters it was trained with, as JSON.
     fn hyperparameters(&self) -> serde_json::Value;
     /// The payload bytes the flavor's loader reads back; the same model always gives
     /// the same bytes.
     fn to_payload(&self) -> Result<Vec<u8>>;
+}
+
+/// One JSON value per row: the label (as a number when the output column is numeric
+/// and the label reads as one) or the value; non-finite values become `null`.
+pub fn default_mlflow_predictions(
+    output: &ColumnSchema,
+    prediction: &Prediction,
+) -> serde_json::Value {
+    use serde_json::Value;
+    let num = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+    match prediction {
+        Prediction::Values(v) => Value::Array(v.iter().map(|&x| num(x)).collect()),
+        Prediction::Classes {
+            classes, labels, ..
+        } => {
+            let numeric = is_numeric_name(&output.dtype);
+            let as_json: Vec<Value> = classes
+                .iter()
+                .map(|c| {
+                    if numeric {
+                        if let Ok(i) = c.parse::<i64>() {
+                            return Value::from(i);
+                        }
+                        if let Ok(x) = c.parse::<f64>() {
+                            return num(x);
+                        }
+                    }
+                    Value::String(c.clone())
+                })
+                .collect();
+            Value::Array(
+                labels
+                    .iter()
+                    .map(|&l| as_json.get(l).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            )
+        }
+    }
 }
 
 /// Evaluates a model on a frame that holds its target column: predictions, scores and

@@ -9,3 +9,4 @@ mod judge;
 mod monitor;
 mod quickstart;
 mod rollout;
+mod serve;

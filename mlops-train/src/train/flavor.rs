@@ -384,6 +384,11 @@ impl Model for LinfaModel {
         Ok(self.predict_matrix(&x))
     }
 
+    fn predict_batch(&self, batch: &crate::Batch) -> Result<Prediction> {
+        let x = self.features.transform_batch(batch)?;
+        Ok(self.predict_matrix(&x))
+    }
+
     fn hyperparameters(&self) -> serde_json::Value {
         serde_json::to_value(&self.config.algorithm).unwrap_or_default()
     }

@@ -23,6 +23,7 @@ mod judge;
 mod models;
 mod monitor;
 mod rollout;
+mod serve;
 mod store;
 mod table;
 
@@ -62,6 +63,8 @@ enum Command {
     Completions(completions::Cmd),
     #[command(flatten)]
     Monitor(monitor::Cmd),
+    #[command(flatten)]
+    Serve(serve::Cmd),
 }
 
 /// What a subcommand returns: an exit code, or an error that becomes exit code 2.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Rollout(c) => rollout::run(c),
         Command::Completions(c) => completions::run(c, Cli::command()),
         Command::Monitor(c) => monitor::run(c),
+        Command::Serve(c) => serve::run(c),
     };
     match result {
         Ok(code) => code,
