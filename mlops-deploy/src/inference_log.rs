@@ -377,7 +377,7 @@ fn segment_rows(path: &Path) -> Result<u64> {
     let df = lf
         .select([polars::prelude::len().alias("n")])
         .collect()
-        .map_err(|e| Error::from(e))?;
+        .map_err(Error::from)?;
     let n = df
         .column("n")
         .ok()
@@ -405,14 +405,13 @@ fn write_segment(path: &Path, df: &mut DataFrame) -> Result<()> {
     let mut buf = Vec::new();
     ParquetWriter::new(&mut buf)
         .finish(df)
-        .map_err(|e| Error::from(e))?;
+        .map_err(Error::from)?;
     mlops_core::fs::write_atomic(path, &buf)?;
     Ok(())
 }
 
 fn scan_one(path: &Path) -> Result<LazyFrame> {
-    let pl_path = PlRefPath::try_from_path(path)
-        .map_err(|e| Error::log(path, e.to_string()))?;
+    let pl_path = PlRefPath::try_from_path(path).map_err(|e| Error::log(path, e.to_string()))?;
     LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default())
         .map_err(|e| Error::log(path, e.to_string()))
 }
@@ -700,7 +699,7 @@ fn build_frame(records: &[LogRecord]) -> Result<DataFrame> {
             cols.push(Column::new(name.as_str().into(), v));
         }
     }
-    DataFrame::new(n, cols).map_err(|e| Error::from(e))
+    DataFrame::new(n, cols).map_err(Error::from)
 }
 
 #[cfg(test)]
