@@ -45,9 +45,15 @@
 //! }
 //! ```
 //!
+//! - [`MlflowModel`] reads an MLflow model directory logged by another client (its
+//!   `MLmodel`); [`FlavorRegistry::load_stored`] loads either kind from the store.
+//! - With the `onnx` feature, [`OnnxModel`] is MLflow's `onnx` flavor on tract (pure
+//!   Rust), with the ONNX-ML operators scikit-learn models need (see [`onnx`]).
+//!
 //! ## Crate feature flags
 //!
-//! None.
+//! - `onnx`: the `onnx` flavor (tract-onnx). Off by default: training does not need it
+//!   and tract is a large build; `mlops-deploy` turns it on to serve ONNX models.
 
 #![warn(missing_docs)]
 
@@ -58,7 +64,10 @@ pub mod evaluation;
 pub mod features;
 pub mod gate;
 pub mod metrics;
+pub mod mlflow_model;
 mod model;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod package;
 pub mod prelude;
 pub mod stats;
@@ -83,12 +92,15 @@ pub use features::{
     Feature, FeatureKind, FeatureSpec, FittedFeatures, Impute, UnseenCategory, frame_from_matrix,
 };
 pub use gate::{Gate, GateOutcome, GateReport, RegressionTest};
+pub use mlflow_model::MlflowModel;
 pub use model::{
     Model, Prediction, Signature, default_mlflow_predictions, evaluate, measure_latency,
 };
+#[cfg(feature = "onnx")]
+pub use onnx::{ONNX_FLAVOR, OnnxModel};
 pub use package::{
-    FlavorRegistry, Lineage, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest, load_model,
-    load_model_if_exists, load_model_with,
+    FlavorRegistry, Lineage, MlflowLoader, ModelPackage, PACKAGE_FORMAT_VERSION, PackageManifest,
+    load_model, load_model_if_exists, load_model_with,
 };
 pub use tracked::{
     CrossValidation, GridSearch, TrainingJob, TrainingOutcome, Trial, cross_validate, grid_search,

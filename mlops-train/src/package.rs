@@ -27,6 +27,7 @@ use mlops_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::evaluation::Task;
+use crate::mlflow_model::{MLMODEL_FILE, MlflowModel};
 use crate::model::{Model, Signature};
 use crate::train::{LINFA_FLAVOR, LinfaModel};
 use crate::{Error, Result};
@@ -131,26 +132,43 @@ pub struct ModelPackage {
 
 type Loader = fn(&[u8]) -> Result<Box<dyn Model>>;
 
-/// Maps flavor names to payload loaders.
+/// Builds a model from an MLflow model directory (one flavor of its `MLmodel`).
+pub type MlflowLoader = fn(&MlflowModel) -> Result<Box<dyn Model>>;
+
+/// Maps flavor names to loaders: of mlops package payloads, and of the flavors of MLflow
+/// model directories logged by other clients (`mlflow.onnx.log_model` in Python).
 #[derive(Debug, Clone)]
 pub struct FlavorRegistry {
     loaders: BTreeMap<String, Loader>,
+    mlflow_loaders: BTreeMap<String, MlflowLoader>,
 }
 
 impl Default for FlavorRegistry {
     fn default() -> Self {
         let mut r = FlavorRegistry {
             loaders: BTreeMap::new(),
+            mlflow_loaders: BTreeMap::new(),
         };
         r.register(LINFA_FLAVOR, |b| {
             Ok(Box::new(LinfaModel::from_payload(b)?) as Box<dyn Model>)
         });
+        #[cfg(feature = "onnx")]
+        {
+            use crate::onnx::{ONNX_FLAVOR, OnnxModel};
+            r.register(ONNX_FLAVOR, |b| {
+                Ok(Box::new(OnnxModel::from_payload(b)?) as Box<dyn Model>)
+            });
+            r.register_mlflow(ONNX_FLAVOR, |m| {
+                Ok(Box::new(OnnxModel::from_mlflow(m)?) as Box<dyn Model>)
+            });
+        }
         r
     }
 }
 
 impl FlavorRegistry {
-    /// A registry with this crate's flavors (`mlops-linfa`).
+    /// A registry with this crate's flavors (`mlops-linfa`; with the `onnx` feature,
+    /// `onnx` for packages and for MLflow model directories).
     pub fn new() -> FlavorRegistry {
         FlavorRegistry::default()
     }
@@ -160,9 +178,68 @@ impl FlavorRegistry {
         self.loaders.insert(flavor.to_string(), loader);
     }
 
+    /// Adds (or replaces) the loader of an MLflow flavor (a key of `MLmodel`'s `flavors`).
+    pub fn register_mlflow(&mut self, flavor: &str, loader: MlflowLoader) {
+        self.mlflow_loaders.insert(flavor.to_string(), loader);
+    }
+
     /// The registered flavor names.
     pub fn flavors(&self) -> Vec<&str> {
         self.loaders.keys().map(String::as_str).collect()
+    }
+
+    /// The MLflow flavors this registry loads.
+    pub fn mlflow_flavors(&self) -> Vec<&str> {
+        self.mlflow_loaders.keys().map(String::as_str).collect()
+    }
+
+    /// Loads an MLflow model directory with the loader of the first of its flavors
+    /// that has one.
+    pub fn load_mlflow(&self, model: &MlflowModel) -> Result<Box<dyn Model>> {
+        let flavors = model.flavors();
+        for f in &flavors {
+            if let Some(loader) = self.mlflow_loaders.get(f) {
+                return loader(model);
+            }
+        }
+        let hint = if flavors.iter().any(|f| f == "onnx") && cfg!(not(feature = "onnx")) {
+            " (the onnx flavor needs mlops-train's `onnx` feature)"
+        } else {
+            ""
+        };
+        Err(Error::UnknownFlavor(format!(
+            "{}: MLflow flavors [{}], this build loads [{}]{hint}",
+            model.source,
+            flavors.join(", "),
+            self.mlflow_flavors().join(", ")
+        )))
+    }
+
+    /// Loads what a registry's `load` returned: the stored directory `id` is either an
+    /// mlops package (its manifest names the flavor) or an MLflow model directory
+    /// logged by another client (its `MLmodel` names the flavors). Every byte is
+    /// verified against its digest by the store.
+    pub fn load_stored(&self, store: &ArtifactStore, id: &Digest) -> Result<Box<dyn Model>> {
+        let m = store.get_manifest(id)?;
+        if m.files.contains_key(PACKAGE_MANIFEST) {
+            ModelPackage::load(store, id)?.model(self)
+        } else if m.files.contains_key(MLMODEL_FILE) {
+            self.load_mlflow(&MlflowModel::from_store(store, id)?)
+        } else {
+            Err(pkg_err(
+                format!("stored model {}", id.short()),
+                format!("has neither {PACKAGE_MANIFEST} nor {MLMODEL_FILE}"),
+            ))
+        }
+    }
+
+    /// Loads a model directory on disk: an mlops package or an MLflow model.
+    pub fn load_dir(&self, dir: &Path) -> Result<Box<dyn Model>> {
+        if dir.join(PACKAGE_MANIFEST).is_file() {
+            ModelPackage::read_dir(dir)?.model(self)
+        } else {
+            self.load_mlflow(&MlflowModel::read_dir(dir)?)
+        }
     }
 
     /// Loads payload bytes with the flavor's loader.
@@ -470,7 +547,9 @@ impl ModelPackage {
 /// Loads the model a registry URI names (`models:/NAME/VERSION` or
 /// `models:/NAME@ALIAS`) in one call: resolves it, verifies the package bytes against
 /// the digest recorded at registration, and turns the payload into a model with the
-/// built-in flavors. [`load_model_with`] takes other flavors.
+/// built-in flavors. A version registered by another MLflow client (Python's
+/// `mlflow.onnx.log_model`) loads too, through its `MLmodel` ([`FlavorRegistry::load_stored`]).
+/// [`load_model_with`] takes other flavors.
 pub fn load_model(registry: &dyn Registry, uri: &ModelUri) -> Result<Box<dyn Model>> {
     load_model_with(registry, uri, &FlavorRegistry::new())
 }
@@ -494,7 +573,8 @@ pub fn load_model_with(
     uri: &ModelUri,
     flavors: &FlavorRegistry,
 ) -> Result<Box<dyn Model>> {
-    load_package(registry, uri)?.1.model(flavors)
+    let loaded = registry.load(uri)?;
+    flavors.load_stored(registry.artifact_store(), &loaded.package)
 }
 
 /// The version a URI resolves to and its package, verified.

@@ -374,7 +374,10 @@ impl AliasChange {
 pub struct LoadedModel {
     /// The version the URI names.
     pub version: ModelVersion,
-    /// The package's digest, verified against the store's bytes.
+    /// The package's digest, verified against the store's bytes. For a version
+    /// registered by another MLflow client (no recorded digest; see
+    /// [`MlflowRegistry`](crate::MlflowRegistry)'s `load`), the digest of the downloaded
+    /// MLflow model directory.
     pub package: Digest,
 }
 
@@ -511,7 +514,9 @@ pub trait Registry: Send + Sync + fmt::Debug {
     }
 
     /// Resolves a model URI and verifies its package against the recorded digest:
-    /// [`Error::PackageTampered`] if the bytes changed or the package is missing.
+    /// [`Error::PackageTampered`] if the bytes changed or the package is missing. The
+    /// MLflow backend also loads versions registered by other clients (Python's
+    /// `log_model`), which have no recorded digest, by downloading them.
     fn load(&self, uri: &ModelUri) -> Result<LoadedModel> {
         let version = self.resolve(uri)?;
         let package = verify_package(self.artifact_store(), &version)?;

@@ -303,9 +303,10 @@ impl MlflowRegistry {
         Ok(m)
     }
 
-    /// Downloads a package from an `mlflow-artifacts:` (or `runs:/`) source into the
-    /// cache; the caller verifies the digest.
-    fn fetch_package(&self, version: &ModelVersion) -> Result<()> {
+    /// Downloads a version's files from its `mlflow-artifacts:`, `runs:/` or
+    /// `models:/m-<id>` source into the cache; returns the digest of what arrived (the
+    /// object, or the directory's manifest). The caller verifies a recorded digest.
+    fn fetch_package(&self, version: &ModelVersion) -> Result<Digest> {
         let path = self.artifact_path(version)?;
         let tmp =
             tempfile::tempdir_in(self.store.root()).map_err(|e| Error::io(self.store.root(), e))?;
@@ -315,7 +316,7 @@ impl MlflowRegistry {
             let dest = tmp.path().join("package");
             let mut f = std::fs::File::create(&dest).map_err(|e| Error::io(&dest, e))?;
             self.http.artifact_get(&path, &mut f)?;
-            self.store.put_file(&dest)?;
+            self.store.put_file(&dest)
         } else {
             let mut stack = vec![(path.clone(), listing)];
             while let Some((dir, entries)) = stack.pop() {
@@ -338,9 +339,8 @@ impl MlflowRegistry {
                     }
                 }
             }
-            self.store.put_dir(&tmp.path().join("package"))?;
+            self.store.put_dir(&tmp.path().join("package"))
         }
-        Ok(())
     }
 
     /// Creates a finished run in experiment `0` to hold a package that has no run.
@@ -381,8 +381,27 @@ impl MlflowRegistry {
         })
     }
 
-    /// The `mlflow-artifacts` path of a source URI (`mlflow-artifacts:` or `runs:/`).
+    /// The `mlflow-artifacts` path of a source URI (`mlflow-artifacts:`, `runs:/`, or
+    /// `models:/m-<id>`: the logged model MLflow 3's Python `log_model` registers).
     fn artifact_path_of(&self, src: &str) -> Result<String> {
+        if let Some(id) = src.strip_prefix("models:/")
+            && id.starts_with("m-")
+            && !id.contains('/')
+        {
+            let r = self.http.get(&format!("logged-models/{id}"), &[])?;
+            let uri = r
+                .pointer("/model/info/artifact_uri")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad_answer("logged model without artifact_uri"))?;
+            return uri
+                .strip_prefix("mlflow-artifacts:")
+                .map(|p| p.trim_start_matches('/').trim_end_matches('/').to_string())
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "logged model {id} keeps artifacts at {uri:?}, not on the server"
+                    ))
+                });
+        }
         if let Some(p) = src.strip_prefix("mlflow-artifacts:") {
             let p = p.trim_start_matches('/');
             // `mlflow-artifacts://host:port/path` names the server explicitly.
@@ -815,14 +834,26 @@ impl Registry for MlflowRegistry {
         })
     }
 
+    /// A version registered by another MLflow client (Python's `log_model`: no
+    /// `mlops.package_digest` tag) has no digest to check: its files are downloaded from
+    /// its source (a `models:/m-<id>` logged model, a run, or `mlflow-artifacts:`) and
+    /// stored content-addressed, and `package` is the digest of what arrived, verified
+    /// on every later read from the store. Such a directory holds an `MLmodel` (MLflow's
+    /// format) rather than an mlops package manifest; `mlops_train::FlavorRegistry::
+    /// load_stored` reads both.
     fn load(&self, uri: &ModelUri) -> Result<LoadedModel> {
         let version = self.resolve(uri)?;
+        if version.package_digest()?.is_none() {
+            let package = self.fetch_package(&version)?;
+            tracing::info!(%uri, package = %package.short(), "downloaded a version registered by another client");
+            return Ok(LoadedModel { version, package });
+        }
         if let Some(d) = version.package_digest()?
             && !self.store.contains(&d)
         {
             // Not cached here: fetch it from the server, then verify like any other.
             match self.fetch_package(&version) {
-                Ok(()) => {}
+                Ok(_) => {}
                 // The server is gone: say so, rather than call the package tampered.
                 Err(e @ Error::Unreachable { .. }) => return Err(e),
                 // Not downloadable or not there: verification reports it missing.

@@ -4,6 +4,7 @@
 mod common;
 mod gates;
 mod metrics;
+mod onnx;
 mod package;
 mod tracked;
 mod training;
