@@ -85,12 +85,15 @@ def convert(model, step, X, zipmap=False):
 
 def tensor_json(a):
     a = np.asarray(a)
+    def num(v):  # JSON has no NaN: null stands for it
+        return None if np.isnan(v) else float(v)
+
     if a.dtype.kind in "US" or a.dtype == object:
         dt, data = "string", [str(v) for v in a.reshape(-1)]
     elif a.dtype == np.float32:
-        dt, data = "float32", [float(v) for v in a.reshape(-1)]
+        dt, data = "float32", [num(v) for v in a.reshape(-1)]
     elif a.dtype == np.float64:
-        dt, data = "float64", [float(v) for v in a.reshape(-1)]
+        dt, data = "float64", [num(v) for v in a.reshape(-1)]
     elif a.dtype == np.int64:
         dt, data = "int64", [int(v) for v in a.reshape(-1)]
     elif a.dtype == np.int32:

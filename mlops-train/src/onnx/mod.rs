@@ -296,7 +296,20 @@ impl OnnxGraph {
             .plan
             .run(inputs)
             .map_err(|e| Error::InvalidArgument(format!("ONNX evaluation failed: {e:#}")))?;
-        Ok(out.into_iter().collect())
+        // tract keeps integers that may be dimensions as `TDim`; ONNX says int64.
+        out.into_iter()
+            .map(|t| {
+                if t.datum_type() == DatumType::TDim {
+                    let t = t
+                        .cast_to::<i64>()
+                        .map_err(|e| Error::InvalidArgument(format!("ONNX output: {e}")))?
+                        .into_owned();
+                    Ok(t.into_tvalue())
+                } else {
+                    Ok(t)
+                }
+            })
+            .collect()
     }
 }
 

@@ -65,6 +65,9 @@ pub(crate) trait Kernel: fmt::Debug + Clone + PartialEq + Send + Sync + 'static 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MlOp<K>(pub(crate) K);
 
+// tract compares ops for equality (deduplication); parameters are never NaN.
+impl<K: Kernel> Eq for MlOp<K> {}
+
 impl<K: Kernel> Op for MlOp<K> {
     fn name(&self) -> StaticName {
         self.0.name().into()
@@ -74,7 +77,7 @@ impl<K: Kernel> Op for MlOp<K> {
 }
 
 impl<K: Kernel> EvalOp for MlOp<K> {
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    fn eval(&self, _ctx: &EvalContext<'_>, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         self.0.eval(inputs)
     }
 
@@ -363,7 +366,7 @@ pub(crate) struct Scaler {
     scale: Vec<f32>,
 }
 
-fn scaler(_ctx: &ParsingContext, node: &NodeProto) -> Built {
+fn scaler(_ctx: &ParsingContext<'_>, node: &NodeProto) -> Built {
     let scale = node.get_attr_opt_vec::<f32>("scale")?.unwrap_or_default();
     let offset = node.get_attr_opt_vec::<f32>("offset")?.unwrap_or_default();
     ensure!(!scale.is_empty(), "Scaler without scale");
@@ -447,7 +450,7 @@ pub(crate) struct Normalizer {
     norm: Norm,
 }
 
-fn normalizer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
+fn normalizer(_ctx: &ParsingContext<'_>, node: &NodeProto) -> Built {
     let norm = match node.get_attr_opt::<&str>("norm")?.unwrap_or("MAX") {
         "MAX" => Norm::Max,
         "L1" => Norm::L1,
@@ -544,7 +547,7 @@ pub(crate) struct LinearClassifier {
     post: Post,
 }
 
-fn linear_classifier(_ctx: &ParsingContext, node: &NodeProto) -> Built {
+fn linear_classifier(_ctx: &ParsingContext<'_>, node: &NodeProto) -> Built {
     let labels = Labels::parse(node, "classlabels_ints")?;
     let coefficients = node.get_attr_vec::<f32>("coefficients")?;
     let intercepts = node.get_attr_opt_vec::<f32>("intercepts")?.unwrap_or_default();
@@ -675,7 +678,7 @@ impl Kernel for LinearClassifier {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ArrayFeatureExtractor;
 
-fn array_feature_extractor(_ctx: &ParsingContext, _node: &NodeProto) -> Built {
+fn array_feature_extractor(_ctx: &ParsingContext<'_>, _node: &NodeProto) -> Built {
     built(ArrayFeatureExtractor)
 }
 

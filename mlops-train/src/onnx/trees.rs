@@ -256,7 +256,7 @@ pub(crate) struct TreeClassifier {
 }
 
 pub(crate) fn tree_classifier(
-    _ctx: &ParsingContext,
+    _ctx: &ParsingContext<'_>,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let labels = Labels::parse(node, "classlabels_int64s")?;
@@ -473,7 +473,7 @@ pub(crate) struct TreeRegressor {
 }
 
 pub(crate) fn tree_regressor(
-    _ctx: &ParsingContext,
+    _ctx: &ParsingContext<'_>,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let n_targets = usize::try_from(node.get_attr::<i64>("n_targets")?)
