@@ -70,7 +70,9 @@ fn main() {
             let (p50, p99) = time(calls, || {
                 std::hint::black_box(g.run(vec![tensor.clone()]).unwrap());
             });
-            println!("{name} {n} row(s), OnnxGraph::run (tensor): p50 {p50:.1} us, p99 {p99:.1} us");
+            println!(
+                "{name} {n} row(s), OnnxGraph::run (tensor): p50 {p50:.1} us, p99 {p99:.1} us"
+            );
         }
     }
 }

@@ -103,7 +103,10 @@ impl MlflowModel {
                 } else if ft.is_file() {
                     let len = entry.metadata().map_err(|e| Error::io(&p, e))?.len();
                     if len > MAX_FILE_BYTES {
-                        return Err(err(&source, format!("{} is larger than 1 GiB", p.display())));
+                        return Err(err(
+                            &source,
+                            format!("{} is larger than 1 GiB", p.display()),
+                        ));
                     }
                     let rel = p
                         .strip_prefix(dir)

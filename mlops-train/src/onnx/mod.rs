@@ -211,7 +211,10 @@ impl OnnxGraph {
                 .ok_or_else(|| {
                     onnx_err(
                         name,
-                        format!("input {:?} is not a float, double or integer tensor", i.name),
+                        format!(
+                            "input {:?} is not a float, double or integer tensor",
+                            i.name
+                        ),
                     )
                 })?;
             let dims: Vec<Option<i64>> = match i.r#type.as_ref().and_then(|t| t.value.as_ref()) {
@@ -261,7 +264,9 @@ impl OnnxGraph {
             .map(|o| {
                 let z = zipmaps.iter().find(|z| z.tensor == o.name);
                 GraphOutput {
-                    name: z.map(|z| z.output.clone()).unwrap_or_else(|| o.name.clone()),
+                    name: z
+                        .map(|z| z.output.clone())
+                        .unwrap_or_else(|| o.name.clone()),
                     zipmap_keys: z.map(|z| z.keys.clone()),
                 }
             })
@@ -369,10 +374,7 @@ fn strip_zipmaps(name: &str, graph: &mut pb::GraphProto) -> Result<Vec<ZipMapped
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Head {
     /// Labels at one output, probabilities (optional) at another.
-    Classifier {
-        label: usize,
-        proba: Option<usize>,
-    },
+    Classifier { label: usize, proba: Option<usize> },
     /// One value per row at this output.
     Regressor { value: usize },
 }
@@ -431,7 +433,11 @@ impl OnnxModel {
     /// a single matrix input); without it a graph with one `[rows, 1]` input per column
     /// names its columns by its inputs, and a single matrix input by position
     /// (`"0"`, `"1"`, ..., as pandas names the columns of an array).
-    pub fn from_onnx(name: &str, bytes: Vec<u8>, columns: Option<Vec<String>>) -> Result<OnnxModel> {
+    pub fn from_onnx(
+        name: &str,
+        bytes: Vec<u8>,
+        columns: Option<Vec<String>>,
+    ) -> Result<OnnxModel> {
         let graph = OnnxGraph::load(name, &bytes)?;
         let columns: Vec<ColumnSchema> = match (columns, graph.inputs.as_slice()) {
             (Some(cols), [single]) => {
@@ -504,7 +510,10 @@ impl OnnxModel {
         let (head, classes, output) = match (label, proba, value) {
             (Some(label), proba, _) => {
                 let classes = graph.class_labels.clone().ok_or_else(|| {
-                    onnx_err(name, "has a label output but no classifier node or ZipMap naming the classes")
+                    onnx_err(
+                        name,
+                        "has a label output but no classifier node or ZipMap naming the classes",
+                    )
                 })?;
                 if let Some(p) = proba
                     && probe[p].shape().get(1) != Some(&classes.len())
@@ -604,7 +613,10 @@ impl OnnxModel {
                     if mlflow_type_to_dtype(t).is_none() {
                         return Err(onnx_err(
                             &m.source,
-                            format!("signature column {} has type {t:?}; numeric columns only", s["name"]),
+                            format!(
+                                "signature column {} has type {t:?}; numeric columns only",
+                                s["name"]
+                            ),
                         ));
                     }
                 }
@@ -630,8 +642,8 @@ impl OnnxModel {
             .iter()
             .position(|&b| b == b'\n')
             .ok_or_else(|| onnx_err("payload", "has no header line"))?;
-        let header: Header =
-            serde_json::from_slice(&rest[..nl]).map_err(|e| Error::json("ONNX payload header", e))?;
+        let header: Header = serde_json::from_slice(&rest[..nl])
+            .map_err(|e| Error::json("ONNX payload header", e))?;
         let model = Self::from_onnx(
             "payload",
             rest[nl + 1..].to_vec(),
@@ -664,7 +676,10 @@ impl OnnxModel {
             if ca.null_count() > 0 {
                 return Err(Error::Column {
                     column: name.to_string(),
-                    problem: format!("has {} null values; the ONNX model takes none", ca.null_count()),
+                    problem: format!(
+                        "has {} null values; the ONNX model takes none",
+                        ca.null_count()
+                    ),
                 });
             }
             Ok(ca.into_no_null_iter().collect())
@@ -775,9 +790,11 @@ impl Model for OnnxModel {
                 let proba = match proba {
                     Some(p) => {
                         let v = f64_values(&out[*p])?;
-                        Some(Array2::from_shape_vec((rows, self.classes.len()), v).map_err(
-                            |e| Error::InvalidArgument(format!("ONNX probabilities: {e}")),
-                        )?)
+                        Some(
+                            Array2::from_shape_vec((rows, self.classes.len()), v).map_err(|e| {
+                                Error::InvalidArgument(format!("ONNX probabilities: {e}"))
+                            })?,
+                        )
                     }
                     None => None,
                 };

@@ -146,10 +146,18 @@ pub(crate) fn numbers(t: &Tensor) -> TractResult<(usize, usize, Numbers<'_>)> {
         DatumType::F32 => Numbers::F32(Cow::Borrowed(t.try_as_plain_ram()?.as_slice::<f32>()?)),
         DatumType::F64 => Numbers::F64(t.try_as_plain_ram()?.as_slice::<f64>()?),
         DatumType::I64 => Numbers::F32(Cow::Owned(
-            t.try_as_plain_ram()?.as_slice::<i64>()?.iter().map(|&v| v as f32).collect(),
+            t.try_as_plain_ram()?
+                .as_slice::<i64>()?
+                .iter()
+                .map(|&v| v as f32)
+                .collect(),
         )),
         DatumType::I32 => Numbers::F32(Cow::Owned(
-            t.try_as_plain_ram()?.as_slice::<i32>()?.iter().map(|&v| v as f32).collect(),
+            t.try_as_plain_ram()?
+                .as_slice::<i32>()?
+                .iter()
+                .map(|&v| v as f32)
+                .collect(),
         )),
         dt => bail!("input type {dt:?} is not supported (float, double, int64, int32)"),
     };
@@ -228,12 +236,17 @@ pub(crate) enum Post {
 
 pub(crate) fn post_transform(node: &NodeProto) -> TractResult<Post> {
     Ok(
-        match node.get_attr_opt::<&str>("post_transform")?.unwrap_or("NONE") {
+        match node
+            .get_attr_opt::<&str>("post_transform")?
+            .unwrap_or("NONE")
+        {
             "NONE" => Post::None,
             "LOGISTIC" => Post::Logistic,
             "SOFTMAX" => Post::Softmax,
             "SOFTMAX_ZERO" => Post::SoftmaxZero,
-            other => bail!("post_transform {other} is not supported (NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO)"),
+            other => bail!(
+                "post_transform {other} is not supported (NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO)"
+            ),
         },
     )
 }
@@ -550,7 +563,9 @@ pub(crate) struct LinearClassifier {
 fn linear_classifier(_ctx: &ParsingContext<'_>, node: &NodeProto) -> Built {
     let labels = Labels::parse(node, "classlabels_ints")?;
     let coefficients = node.get_attr_vec::<f32>("coefficients")?;
-    let intercepts = node.get_attr_opt_vec::<f32>("intercepts")?.unwrap_or_default();
+    let intercepts = node
+        .get_attr_opt_vec::<f32>("intercepts")?
+        .unwrap_or_default();
     ensure!(
         !intercepts.is_empty(),
         "LinearClassifier without intercepts is not supported"
@@ -608,13 +623,7 @@ impl Kernel for LinearClassifier {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        classifier_rules(
-            s,
-            inputs,
-            outputs,
-            self.labels.datum_type(),
-            self.columns(),
-        )
+        classifier_rules(s, inputs, outputs, self.labels.datum_type(), self.columns())
     }
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
@@ -747,7 +756,10 @@ impl Kernel for ArrayFeatureExtractor {
         let x = &inputs[0];
         let indices = const_indices(&inputs[1])?;
         ensure!(!indices.is_empty(), "ArrayFeatureExtractor without indices");
-        ensure!(x.rank() >= 1, "ArrayFeatureExtractor input has no dimensions");
+        ensure!(
+            x.rank() >= 1,
+            "ArrayFeatureExtractor input has no dimensions"
+        );
         let stride = x.shape()[x.rank() - 1];
         let idx: Vec<usize> = indices
             .iter()

@@ -91,7 +91,11 @@ impl Forest {
         let mut index = std::collections::HashMap::new();
         for i in 0..n {
             if index.insert((tree_ids[i], node_ids[i]), i).is_some() {
-                bail!("node {} of tree {} is listed twice", node_ids[i], tree_ids[i]);
+                bail!(
+                    "node {} of tree {} is listed twice",
+                    node_ids[i],
+                    tree_ids[i]
+                );
             }
         }
         let find = |tree: i64, id: i64, what: &str| -> TractResult<usize> {
@@ -207,7 +211,13 @@ impl Forest {
     }
 
     /// Per row, the leaves reached in every tree, in tree order.
-    fn walk(&self, x: &Numbers<'_>, rows: usize, cols: usize, mut visit: impl FnMut(usize, &Node)) -> TractResult<()> {
+    fn walk(
+        &self,
+        x: &Numbers<'_>,
+        rows: usize,
+        cols: usize,
+        mut visit: impl FnMut(usize, &Node),
+    ) -> TractResult<()> {
         ensure!(
             self.max_feature < cols,
             "the trees read feature {}, the input has {cols} features",
@@ -219,12 +229,9 @@ impl Forest {
                     Numbers::F32(v) => {
                         self.leaf(root, &v[r * cols..(r + 1) * cols], |t| t, f32::is_nan)?
                     }
-                    Numbers::F64(v) => self.leaf(
-                        root,
-                        &v[r * cols..(r + 1) * cols],
-                        f64::from,
-                        f64::is_nan,
-                    )?,
+                    Numbers::F64(v) => {
+                        self.leaf(root, &v[r * cols..(r + 1) * cols], f64::from, f64::is_nan)?
+                    }
                 };
                 visit(r, leaf);
             }
@@ -262,7 +269,9 @@ pub(crate) fn tree_classifier(
     let labels = Labels::parse(node, "classlabels_int64s")?;
     let classes = labels.len();
     let forest = Forest::parse(node, "class", classes)?;
-    let base_values = node.get_attr_opt_vec::<f32>("base_values")?.unwrap_or_default();
+    let base_values = node
+        .get_attr_opt_vec::<f32>("base_values")?
+        .unwrap_or_default();
     let post = post_transform(node)?;
     let ids: std::collections::BTreeSet<usize> = forest
         .nodes
@@ -274,7 +283,9 @@ pub(crate) fn tree_classifier(
         .iter()
         .all(|n| n.weights.iter().all(|w| w.1 >= 0.0));
     ensure!(
-        base_values.is_empty() || base_values.len() == classes || (classes == 2 && base_values.len() == 1),
+        base_values.is_empty()
+            || base_values.len() == classes
+            || (classes == 2 && base_values.len() == 1),
         "{} base values for {classes} classes",
         base_values.len()
     );
@@ -420,7 +431,13 @@ impl Kernel for TreeClassifier {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        classifier_rules(s, inputs, outputs, self.labels.datum_type(), self.labels.len())
+        classifier_rules(
+            s,
+            inputs,
+            outputs,
+            self.labels.datum_type(),
+            self.labels.len(),
+        )
     }
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
@@ -481,7 +498,10 @@ pub(crate) fn tree_regressor(
         .filter(|&n| n > 0)
         .context("n_targets must be positive")?;
     let forest = Forest::parse(node, "target", n_targets)?;
-    let aggregate = match node.get_attr_opt::<&str>("aggregate_function")?.unwrap_or("SUM") {
+    let aggregate = match node
+        .get_attr_opt::<&str>("aggregate_function")?
+        .unwrap_or("SUM")
+    {
         "SUM" => Aggregate::Sum,
         "AVERAGE" => Aggregate::Average,
         "MIN" => Aggregate::Min,
@@ -498,7 +518,9 @@ pub(crate) fn tree_regressor(
             forest,
             n_targets,
             aggregate,
-            base_values: node.get_attr_opt_vec::<f32>("base_values")?.unwrap_or_default(),
+            base_values: node
+                .get_attr_opt_vec::<f32>("base_values")?
+                .unwrap_or_default(),
             post,
         })),
         vec![],

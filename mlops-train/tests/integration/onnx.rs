@@ -70,11 +70,21 @@ fn tensor(v: &Value) -> Tensor {
 /// The output of tract as (dtype, shape, values as text or numbers).
 fn compare(case: &str, got: &Tensor, want: &Value) -> f64 {
     let want_shape = shape(want);
-    assert_eq!(got.shape(), want_shape.as_slice(), "{case}: shape of {}", want["name"]);
+    assert_eq!(
+        got.shape(),
+        want_shape.as_slice(),
+        "{case}: shape of {}",
+        want["name"]
+    );
     match want["dtype"].as_str().unwrap() {
         "int64" => {
             let g = got.cast_to::<i64>().unwrap();
-            let g = g.try_as_plain_ram().unwrap().as_slice::<i64>().unwrap().to_vec();
+            let g = g
+                .try_as_plain_ram()
+                .unwrap()
+                .as_slice::<i64>()
+                .unwrap()
+                .to_vec();
             let w: Vec<i64> = want["data"]
                 .as_array()
                 .unwrap()
@@ -103,7 +113,12 @@ fn compare(case: &str, got: &Tensor, want: &Value) -> f64 {
         }
         _ => {
             let g = got.cast_to::<f64>().unwrap();
-            let g = g.try_as_plain_ram().unwrap().as_slice::<f64>().unwrap().to_vec();
+            let g = g
+                .try_as_plain_ram()
+                .unwrap()
+                .as_slice::<f64>()
+                .unwrap()
+                .to_vec();
             let w = floats(want);
             let mut worst = 0f64;
             for (i, (a, b)) in g.iter().zip(&w).enumerate() {
@@ -184,7 +199,9 @@ fn a_zipmap_that_is_not_an_output_is_refused_naming_zipmap_false() {
 
 #[test]
 fn an_unsupported_ml_op_is_named() {
-    let e = OnnxGraph::load("junk", b"not onnx").unwrap_err().to_string();
+    let e = OnnxGraph::load("junk", b"not onnx")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a readable ONNX file"), "{e}");
 }
 
@@ -242,7 +259,12 @@ fn sklearn_models_predict_frames_like_onnxruntime() {
         "sk_lr_multiclass_zipmap",
     ] {
         let (m, c) = sk_model(name);
-        let cols: Vec<String> = m.signature().inputs.iter().map(|c| c.name.clone()).collect();
+        let cols: Vec<String> = m
+            .signature()
+            .inputs
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         assert_eq!(cols, (0..8).map(|i| i.to_string()).collect::<Vec<_>>());
         let df = frame(&c["inputs"]["X"], &cols);
         let p = m.predict(&df).unwrap();
@@ -267,13 +289,21 @@ fn sklearn_models_predict_frames_like_onnxruntime() {
     for name in ["sk_rf_regressor", "sk_gb_regressor"] {
         let (m, c) = sk_model(name);
         assert_eq!(m.task(), Task::Regression);
-        let cols: Vec<String> = m.signature().inputs.iter().map(|c| c.name.clone()).collect();
+        let cols: Vec<String> = m
+            .signature()
+            .inputs
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         let p = m.predict(&frame(&c["inputs"]["X"], &cols)).unwrap();
         let Prediction::Values(v) = p else {
             panic!("{name}")
         };
         for (g, w) in v.iter().zip(floats(&c["outputs"][0])) {
-            assert!((g - w).abs() <= TOLERANCE * w.abs().max(1.0), "{name}: {g} vs {w}");
+            assert!(
+                (g - w).abs() <= TOLERANCE * w.abs().max(1.0),
+                "{name}: {g} vs {w}"
+            );
         }
     }
 }
@@ -309,8 +339,8 @@ fn onnx_models_round_trip_as_packages() {
     let df = frame(&c["inputs"]["X"], &cols);
     let dir = tempfile::tempdir().unwrap();
     let store = mlops_core::ArtifactStore::new(dir.path().join("store")).unwrap();
-    let pkg = ModelPackage::new(&m, BTreeMap::new(), mlops_train::Lineage::now(vec![], None))
-        .unwrap();
+    let pkg =
+        ModelPackage::new(&m, BTreeMap::new(), mlops_train::Lineage::now(vec![], None)).unwrap();
     let id = pkg.store(&store).unwrap();
     let back = FlavorRegistry::new().load_stored(&store, &id).unwrap();
     assert_eq!(back.flavor(), "onnx");
@@ -371,7 +401,8 @@ fn python_registered_onnx_models_serve_like_onnxruntime() {
 
     let uri = std::env::var("MLOPS_TEST_MLFLOW_URI")
         .expect("MLOPS_TEST_MLFLOW_URI: run through scripts/test");
-    let py = std::env::var("MLOPS_TEST_PYTHON").expect("MLOPS_TEST_PYTHON: run through scripts/test");
+    let py =
+        std::env::var("MLOPS_TEST_PYTHON").expect("MLOPS_TEST_PYTHON: run through scripts/test");
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("reference.json");
     let prefix = format!("onnx-{}", std::process::id());
@@ -398,9 +429,16 @@ fn python_registered_onnx_models_serve_like_onnxruntime() {
     for m in models {
         let name = m["name"].as_str().unwrap();
         let loaded = registry
-            .load(&format!("models:/{name}@champion").parse::<ModelUri>().unwrap())
+            .load(
+                &format!("models:/{name}@champion")
+                    .parse::<ModelUri>()
+                    .unwrap(),
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(loaded.version.version.to_string(), m["version"].as_str().unwrap());
+        assert_eq!(
+            loaded.version.version.to_string(),
+            m["version"].as_str().unwrap()
+        );
         let model = flavors
             .load_stored(registry.artifact_store(), &loaded.package)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -411,13 +449,26 @@ fn python_registered_onnx_models_serve_like_onnxruntime() {
             .iter()
             .map(|c| c.as_str().unwrap().to_string())
             .collect();
-        let names: Vec<String> = model.signature().inputs.iter().map(|c| c.name.clone()).collect();
-        assert_eq!(names, cols, "{name}: the MLflow signature names the columns");
+        let names: Vec<String> = model
+            .signature()
+            .inputs
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        assert_eq!(
+            names, cols,
+            "{name}: the MLflow signature names the columns"
+        );
         let x: Vec<Vec<f64>> = serde_json::from_value(m["X"].clone()).unwrap();
         let columns: Vec<Column> = cols
             .iter()
             .enumerate()
-            .map(|(j, c)| Column::new(c.as_str().into(), x.iter().map(|r| r[j]).collect::<Vec<_>>()))
+            .map(|(j, c)| {
+                Column::new(
+                    c.as_str().into(),
+                    x.iter().map(|r| r[j]).collect::<Vec<_>>(),
+                )
+            })
             .collect();
         let df = DataFrame::new(x.len(), columns).unwrap();
         let labels: Vec<String> = serde_json::from_value(m["labels"].clone()).unwrap();
