@@ -57,8 +57,10 @@ impl ServedModel {
     ) -> Result<ServedModel> {
         let t = Instant::now();
         let loaded = registry.load(uri)?;
-        let package = ModelPackage::load(registry.artifact_store(), &loaded.package)?;
-        let model: Arc<dyn Model> = Arc::from(package.model(flavors)?);
+        // An mlops package or an MLflow model directory registered by another client
+        // (Python's `mlflow.onnx.log_model`): the flavor registry reads both.
+        let model: Arc<dyn Model> =
+            Arc::from(flavors.load_stored(registry.artifact_store(), &loaded.package)?);
         let mut served = ServedModel::new(
             loaded.version.name.clone(),
             loaded.version.version.to_string(),
