@@ -11,9 +11,24 @@
 //!
 //! Appends take an exclusive OS file lock, so threads and processes appending at once
 //! lose nothing and never interleave bytes: each record is one `write` of a whole line.
+//!
+//! ## Crashes are not tampering
+//!
+//! An append writes the record line, then rewrites the head. A crash can leave two
+//! marks, both told apart from tampering:
+//!
+//! - the head one record behind the log (killed between the two writes): the record is
+//!   complete and chained, so [`AuditLog::verify`] accepts it
+//!   ([`AuditVerification::head_lagging`]) and the next append rewrites the head;
+//! - a torn last line (killed mid-write: bytes after the last newline). `verify` reports
+//!   [`Error::AuditTornTail`], not [`Error::AuditTampered`]; [`AuditLog::repair`] (and
+//!   `mlops audit repair LOG`) cuts the torn bytes and appends an `audit.repair` record
+//!   naming how many bytes went and their SHA-256. It refuses to touch a log whose
+//!   complete records do not verify. [`AuditLog::append`] makes the same repair first
+//!   when it finds a torn tail, so appends after a crash work.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -80,6 +95,33 @@ pub struct AuditVerification {
     pub records: u64,
     /// Hash of the last record (the chain's head), if any.
     pub head: Option<Digest>,
+    /// The head file names the record before the last one: an append was interrupted
+    /// between writing its record and its head (a crash, not tampering). The next
+    /// append (or [`AuditLog::repair`]) brings the head up to date.
+    #[serde(default)]
+    pub head_lagging: bool,
+}
+
+/// What [`AuditLog::repair`] did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRepair {
+    /// Torn bytes cut off the end of the log (0: there were none).
+    pub dropped_bytes: u64,
+    /// The `audit.repair` record appended, when bytes were cut.
+    pub record: Option<AuditRecord>,
+    /// The head file was behind and was rewritten.
+    pub head_rewritten: bool,
+}
+
+/// The complete records of a log, checked, and what follows them.
+struct Scan {
+    records: u64,
+    /// Hash of the last complete record (zeros when none).
+    last: Digest,
+    /// Hash of the record before it (zeros when fewer than two).
+    before_last: Digest,
+    /// Bytes after the last newline (a torn append).
+    torn: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +203,23 @@ impl AuditLog {
         payload: serde_json::Value,
     ) -> Result<AuditRecord> {
         let _lock = FileLock::acquire(&self.lock_path())?;
+        if self.torn_tail_len()? > 0 {
+            // A crash mid-append left a torn line: cut it (and record that) first.
+            self.cut_torn_tail_locked(actor, "append")?;
+        }
+        let rec = self.append_locked(actor, action, subject, payload)?;
+        tracing::debug!(seq = rec.seq, action, subject, "audit record appended");
+        Ok(rec)
+    }
+
+    /// Appends one record (caller holds the lock; the file ends with a newline).
+    fn append_locked(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        payload: serde_json::Value,
+    ) -> Result<AuditRecord> {
         let last = self.read_last()?;
         let (seq, prev) = match &last {
             Some(r) => (r.seq + 1, r.hash),
@@ -189,17 +248,100 @@ impl AuditLog {
             .map_err(|e| Error::io(&self.path, e))?;
         f.write_all(&line).map_err(|e| Error::io(&self.path, e))?;
         f.sync_data().map_err(|e| Error::io(&self.path, e))?;
-        let head = Head {
-            seq: rec.seq,
-            hash: rec.hash,
-        };
-        let head_bytes = serde_json::to_vec(&head).map_err(|source| Error::Json {
+        self.write_head(rec.seq, rec.hash)?;
+        Ok(rec)
+    }
+
+    fn write_head(&self, seq: u64, hash: Digest) -> Result<()> {
+        let head_bytes = serde_json::to_vec(&Head { seq, hash }).map_err(|source| Error::Json {
             context: "audit head".into(),
             source,
         })?;
-        write_atomic(&self.head_path(), &head_bytes)?;
-        tracing::debug!(seq = rec.seq, action, subject, "audit record appended");
-        Ok(rec)
+        write_atomic(&self.head_path(), &head_bytes)
+    }
+
+    /// How many bytes follow the last newline (a torn append), without reading the log.
+    fn torn_tail_len(&self) -> Result<u64> {
+        let mut f = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        let len = f.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        let mut window = 4096u64;
+        loop {
+            let start = len.saturating_sub(window);
+            f.seek(SeekFrom::Start(start))
+                .map_err(|e| Error::io(&self.path, e))?;
+            let mut buf = Vec::with_capacity((len - start) as usize);
+            (&mut f)
+                .take(len - start)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io(&self.path, e))?;
+            if let Some(pos) = buf.iter().rposition(|&b| b == b'\n') {
+                return Ok(len - start - pos as u64 - 1);
+            }
+            if start == 0 {
+                return Ok(len);
+            }
+            window *= 4;
+        }
+    }
+
+    /// Cuts the bytes after the last newline and appends an `audit.repair` record
+    /// (caller holds the lock).
+    fn cut_torn_tail_locked(&self, actor: &str, by: &str) -> Result<Option<(u64, AuditRecord)>> {
+        let bytes = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        if keep == bytes.len() {
+            return Ok(None);
+        }
+        let torn = &bytes[keep..];
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
+        f.set_len(keep as u64)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(&self.path, e))?;
+        tracing::warn!(log = %self.path.display(), bytes = torn.len(), "torn audit record cut");
+        let rec = self.append_locked(
+            actor,
+            "audit.repair",
+            &self.path.display().to_string(),
+            serde_json::json!({
+                "dropped_bytes": torn.len(),
+                "dropped_sha256": Digest::of_bytes(torn).to_string(),
+                "by": by,
+            }),
+        )?;
+        Ok(Some((torn.len() as u64, rec)))
+    }
+
+    /// Repairs what a crash can leave: cuts a torn last line (recording the repair as an
+    /// `audit.repair` record by `actor`) and brings a lagging head up to date. Refuses
+    /// ([`Error::AuditTampered`], nothing changed) when the complete records do not
+    /// verify. A log with nothing to repair is left as it is.
+    pub fn repair(&self, actor: &str) -> Result<AuditRepair> {
+        let _lock = FileLock::acquire(&self.lock_path())?;
+        let scan = self.scan()?;
+        // The head must be consistent with the complete records (tampering otherwise).
+        let lagging = self.check_head(&scan)?;
+        let mut out = AuditRepair {
+            dropped_bytes: 0,
+            record: None,
+            head_rewritten: false,
+        };
+        if !scan.torn.is_empty() {
+            if let Some((n, rec)) = self.cut_torn_tail_locked(actor, "repair")? {
+                out.dropped_bytes = n;
+                out.record = Some(rec);
+            }
+        } else if lagging {
+            self.write_head(scan.records, scan.last)?;
+            out.head_rewritten = true;
+        }
+        Ok(out)
     }
 
     /// Reads the last complete record by scanning backwards from the end of the file.
@@ -244,100 +386,138 @@ impl AuditLog {
         })
     }
 
-    /// Reads every record, in order, without checking the chain.
+    /// Reads every complete record, in order, without checking the chain (a torn last
+    /// line, which [`AuditLog::verify`] reports, is not a record and is left out).
     pub fn records(&self) -> Result<Vec<AuditRecord>> {
-        let f = match File::open(&self.path) {
-            Ok(f) => f,
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(&self.path, e)),
         };
+        let complete_len = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
         let mut out = Vec::new();
-        for (i, line) in BufReader::new(f).lines().enumerate() {
-            let line = line.map_err(|e| Error::io(&self.path, e))?;
-            out.push(self.parse_line(line.as_bytes(), Some(i as u64 + 1))?);
+        for (i, line) in bytes[..complete_len]
+            .split_inclusive(|&b| b == b'\n')
+            .enumerate()
+        {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            out.push(self.parse_line(line, Some(i as u64 + 1))?);
         }
         Ok(out)
     }
 
     /// Checks the whole chain and the head file. On success returns the number of records
-    /// and the head hash; otherwise [`Error::AuditTampered`] names the first bad record
-    /// (1-based line) and what is wrong with it.
+    /// and the head hash; [`Error::AuditTornTail`] when the log ends in a torn record
+    /// (a crash mid-append; everything before it verifies); otherwise
+    /// [`Error::AuditTampered`] names the first bad record (1-based line) and what is
+    /// wrong with it.
     pub fn verify(&self) -> Result<AuditVerification> {
-        let tampered = |line: u64, problem: String| Error::AuditTampered {
+        let scan = self.scan()?;
+        let head_lagging = self.check_head(&scan)?;
+        if !scan.torn.is_empty() {
+            return Err(Error::AuditTornTail {
+                path: self.path.clone(),
+                line: scan.records + 1,
+                bytes: scan.torn.len() as u64,
+                records: scan.records,
+            });
+        }
+        Ok(AuditVerification {
+            records: scan.records,
+            head: (scan.records > 0).then_some(scan.last),
+            head_lagging,
+        })
+    }
+
+    fn tampered(&self, line: u64, problem: String) -> Error {
+        Error::AuditTampered {
             path: self.path.clone(),
             line,
             problem,
-        };
-        let f = match File::open(&self.path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        }
+    }
+
+    /// Reads and checks every complete line; keeps the torn bytes after the last one.
+    fn scan(&self) -> Result<Scan> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(Error::io(&self.path, e)),
         };
+        let complete_len = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
         let mut prev = Digest::from_bytes([0; 32]);
+        let mut before_last = prev;
         let mut count = 0u64;
-        if let Some(f) = f {
-            for (i, line) in BufReader::new(f).lines().enumerate() {
-                let lineno = i as u64 + 1;
-                let line = line.map_err(|e| Error::io(&self.path, e))?;
-                let rec: AuditRecord = serde_json::from_str(&line)
-                    .map_err(|e| tampered(lineno, format!("not a valid record: {e}")))?;
-                if rec.compute_hash()? != rec.hash {
-                    return Err(tampered(
-                        lineno,
-                        "record was edited: its content does not match its hash".into(),
-                    ));
-                }
-                if rec.prev != prev {
-                    return Err(tampered(
-                        lineno,
-                        "chain broken: a record before it was deleted, inserted or reordered"
-                            .into(),
-                    ));
-                }
-                if rec.seq != lineno {
-                    return Err(tampered(
-                        lineno,
-                        format!("sequence number {} where {lineno} was expected", rec.seq),
-                    ));
-                }
-                prev = rec.hash;
-                count = lineno;
+        for (i, line) in bytes[..complete_len]
+            .split_inclusive(|&b| b == b'\n')
+            .enumerate()
+        {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let lineno = i as u64 + 1;
+            let rec: AuditRecord = serde_json::from_slice(line)
+                .map_err(|e| self.tampered(lineno, format!("not a valid record: {e}")))?;
+            if rec.compute_hash()? != rec.hash {
+                return Err(self.tampered(
+                    lineno,
+                    "record was edited: its content does not match its hash".into(),
+                ));
             }
+            if rec.prev != prev {
+                return Err(self.tampered(
+                    lineno,
+                    "chain broken: a record before it was deleted, inserted or reordered".into(),
+                ));
+            }
+            if rec.seq != lineno {
+                return Err(self.tampered(
+                    lineno,
+                    format!("sequence number {} where {lineno} was expected", rec.seq),
+                ));
+            }
+            before_last = prev;
+            prev = rec.hash;
+            count = lineno;
         }
+        Ok(Scan {
+            records: count,
+            last: prev,
+            before_last,
+            torn: bytes[complete_len..].to_vec(),
+        })
+    }
+
+    /// Checks the head file against the complete records: `Ok(false)` when it names the
+    /// last one, `Ok(true)` when it lags by exactly one (an interrupted append),
+    /// [`Error::AuditTampered`] otherwise.
+    fn check_head(&self, scan: &Scan) -> Result<bool> {
+        let count = scan.records;
         let head: Option<Head> = match std::fs::read(self.head_path()) {
             Ok(b) => Some(
                 serde_json::from_slice(&b)
-                    .map_err(|e| tampered(count + 1, format!("head file unreadable: {e}")))?,
+                    .map_err(|e| self.tampered(count + 1, format!("head file unreadable: {e}")))?,
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(self.head_path(), e)),
         };
         match head {
-            None if count == 0 => {}
-            None => {
-                return Err(tampered(count, "head file is missing".into()));
-            }
-            Some(h) if h.seq == count && h.hash == prev => {}
-            Some(h) if h.seq > count => {
-                return Err(tampered(
+            None if count == 0 => Ok(false),
+            // The very first append was interrupted before its head was written.
+            None if count == 1 => Ok(true),
+            None => Err(self.tampered(count, "head file is missing".into())),
+            Some(h) if h.seq == count && h.hash == scan.last => Ok(false),
+            Some(h) if h.seq + 1 == count && h.hash == scan.before_last => Ok(true),
+            Some(h) if h.seq > count => Err(self.tampered(
+                count + 1,
+                format!(
+                    "records {}..={} were cut off the end of the log",
                     count + 1,
-                    format!(
-                        "records {}..={} were cut off the end of the log",
-                        count + 1,
-                        h.seq
-                    ),
-                ));
-            }
-            Some(h) => {
-                return Err(tampered(
-                    h.seq.min(count).max(1),
-                    "the log does not end at the recorded head".into(),
-                ));
-            }
+                    h.seq
+                ),
+            )),
+            Some(h) => Err(self.tampered(
+                h.seq.min(count).max(1),
+                "the log does not end at the recorded head".into(),
+            )),
         }
-        Ok(AuditVerification {
-            records: count,
-            head: (count > 0).then_some(prev),
-        })
     }
 }

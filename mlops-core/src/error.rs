@@ -69,6 +69,24 @@ pub enum Error {
         /// What was found there.
         problem: String,
     },
+    /// The audit log ends in a torn record: an append was cut off mid-write (a crash),
+    /// so the bytes after the last complete line are not a record. Everything before
+    /// verifies. Not tampering: [`AuditLog::repair`](crate::AuditLog::repair)
+    /// (`mlops audit repair LOG`) cuts the torn bytes and records the repair.
+    #[error(
+        "audit log {path} ends in a torn record at line {line} ({bytes} bytes cut off mid-write \
+         by a crash); the {records} records before it verify. Repair it with `mlops audit repair {path}`"
+    )]
+    AuditTornTail {
+        /// The log file.
+        path: PathBuf,
+        /// The 1-based line the torn bytes start.
+        line: u64,
+        /// How many torn bytes follow the last complete record.
+        bytes: u64,
+        /// Complete records before them (all verified).
+        records: u64,
+    },
     /// An argument is out of its allowed range or form.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -116,6 +134,19 @@ pub enum Error {
         path: PathBuf,
         /// Its size.
         bytes: u64,
+    },
+    /// Metric points a [`Run`](crate::tracking::Run) was given could not be delivered
+    /// (neither to the server nor to the spool). They are still buffered in the `Run`
+    /// and go out with the next flush; `source` says why they did not this time.
+    #[error("{points} metric point(s) of run {run_id} not delivered, still buffered: {source}")]
+    Undelivered {
+        /// The run.
+        run_id: String,
+        /// How many points are buffered and not yet delivered.
+        points: usize,
+        /// Why the delivery failed.
+        #[source]
+        source: Box<Error>,
     },
     /// No registered model has this name.
     #[error("registered model {name:?} does not exist")]

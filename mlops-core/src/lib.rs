@@ -65,7 +65,7 @@ mod store;
 pub mod tracking;
 pub mod yaml;
 
-pub use audit::{AuditLog, AuditRecord, AuditVerification, format_utc_ms, now_ms};
+pub use audit::{AuditLog, AuditRecord, AuditRepair, AuditVerification, format_utc_ms, now_ms};
 pub use digest::{Digest, Hasher};
 pub use error::{Error, Result};
 pub use lineage::{ColumnSchema, DatasetRef, ExperimentId, ModelUri, ModelVersionRef, RunId};

@@ -273,19 +273,37 @@ const MAX_MESSAGE: usize = 600;
 
 impl MlflowHttp {
     /// A client for the server at `base_url` (`http://host:port`, with or without a
-    /// path prefix), with no credentials. See [`MlflowHttp::from_env`].
+    /// path prefix). Credentials written into the URL (`http://user:pass@host`) are
+    /// moved into [`Auth::Basic`] and taken out of the URL, so [`MlflowHttp::base_url`],
+    /// `Debug`, error messages and everything built on them never show them. See
+    /// [`MlflowHttp::from_env`].
     pub fn new(base_url: &str) -> Result<MlflowHttp> {
         let mut s = base_url.trim().to_string();
         if !s.ends_with('/') {
             s.push('/');
         }
-        let base = reqwest::Url::parse(&s)
-            .map_err(|e| Error::InvalidArgument(format!("MLflow URL {base_url:?}: {e}")))?;
+        let shown = redact_url(base_url.trim());
+        let mut base = reqwest::Url::parse(&s)
+            .map_err(|e| Error::InvalidArgument(format!("MLflow URL {shown:?}: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::InvalidArgument(format!(
-                "MLflow URL {base_url:?}: scheme must be http or https"
+                "MLflow URL {shown:?}: scheme must be http or https"
             )));
         }
+        let decode = |x: &str| {
+            percent_decode(x).ok_or_else(|| {
+                Error::InvalidArgument(format!("MLflow URL {shown:?}: bad %-escape in credentials"))
+            })
+        };
+        let auth = if base.username().is_empty() && base.password().is_none() {
+            Auth::None
+        } else {
+            let username = decode(base.username())?;
+            let password = Secret::new(decode(base.password().unwrap_or(""))?);
+            let _ = base.set_username("");
+            let _ = base.set_password(None);
+            Auth::Basic { username, password }
+        };
         let client = Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(None)
@@ -294,16 +312,21 @@ impl MlflowHttp {
         Ok(MlflowHttp {
             base,
             client,
-            auth: Auth::None,
+            auth,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(60),
             artifact_timeout: Duration::from_secs(600),
         })
     }
 
-    /// A client for `base_url` with credentials from the environment ([`Auth::from_env`]).
+    /// A client for `base_url` with credentials from the environment ([`Auth::from_env`]);
+    /// without any there, those written into the URL (if any) stay.
     pub fn from_env(base_url: &str) -> Result<MlflowHttp> {
-        Ok(MlflowHttp::new(base_url)?.with_auth(Auth::from_env()))
+        let http = MlflowHttp::new(base_url)?;
+        Ok(match Auth::from_env() {
+            Auth::None => http,
+            auth => http.with_auth(auth),
+        })
     }
 
     /// Replaces the credentials.
@@ -351,6 +374,20 @@ impl MlflowHttp {
         body: Option<&Value>,
         idempotency: Idempotency,
     ) -> Result<Value> {
+        self.call_dated(method, path, query, body, idempotency)
+            .map(|(v, _)| v)
+    }
+
+    /// [`MlflowHttp::call`], also returning the server's clock at the answer: its
+    /// `Date` header in ms since the Unix epoch (whole seconds), when it sent one.
+    pub fn call_dated(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        idempotency: Idempotency,
+    ) -> Result<(Value, Option<u64>)> {
         let mut url = self.url("api/2.0/mlflow/", path)?;
         if !query.is_empty() {
             let mut q = url.query_pairs_mut();
@@ -378,18 +415,24 @@ impl MlflowHttp {
             }
             rb
         })?;
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_http_date);
         let bytes = resp.bytes().map_err(|e| Error::Unreachable {
             endpoint: path.to_string(),
             attempts: 1,
             message: format!("reading the answer: {e}"),
         })?;
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(Value::Object(Default::default()));
+            return Ok((Value::Object(Default::default()), date));
         }
-        serde_json::from_slice(&bytes).map_err(|e| Error::Json {
+        let v = serde_json::from_slice(&bytes).map_err(|e| Error::Json {
             context: format!("answer of {path}"),
             source: e,
-        })
+        })?;
+        Ok((v, date))
     }
 
     /// `GET /api/2.0/mlflow/<path>?query`, idempotent.
@@ -595,6 +638,86 @@ pub(crate) fn error_from_body(endpoint: &str, status: u16, text: &str) -> Error 
     }
 }
 
+/// `url` with the password of its userinfo replaced by `***` (and nothing else
+/// changed), for messages. Text that does not parse as a URL is cut at the last `@`
+/// before the host, so nothing after `scheme://` up to it is shown.
+pub fn redact_url(url: &str) -> String {
+    if let Ok(mut u) = reqwest::Url::parse(url)
+        && u.has_host()
+    {
+        if u.password().is_some() {
+            let _ = u.set_password(Some("***"));
+        } else if !u.username().is_empty() {
+            let _ = u.set_username("***");
+        }
+        let mut out = u.to_string();
+        if !url.ends_with('/') && out.ends_with('/') && u.path() == "/" {
+            out.pop();
+        }
+        return out;
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(i), Some(at)) if at > i => format!("{}***{}", &url[..i + 3], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses an HTTP `Date` in its one current form, IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), to ms since the Unix epoch.
+fn parse_http_date(s: &str) -> Option<u64> {
+    let mut it = s.split_whitespace();
+    let _weekday = it.next()?;
+    let day: i64 = it.next()?.parse().ok()?;
+    let month = match it.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, mi, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
+    u64::try_from(secs).ok().map(|s| s * 1000)
+}
+
 /// Percent-encodes each segment of a `/`-separated path (spaces, unicode, `%`, `?`, `#`).
 pub fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -615,6 +738,48 @@ pub fn encode_path(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_in_the_url_become_auth_and_never_show() {
+        let h = MlflowHttp::new("http://alice:s%40cret@LOCALHOST:5000/").unwrap();
+        assert_eq!(h.base_url(), "http://localhost:5000/");
+        assert_eq!(
+            h.auth,
+            Auth::Basic {
+                username: "alice".into(),
+                password: Secret::new("s@cret")
+            }
+        );
+        assert!(!format!("{h:?}").contains("s@cret"));
+        assert_eq!(
+            redact_url("http://alice:s3cret@host:1/x"),
+            "http://alice:***@host:1/x"
+        );
+        assert_eq!(redact_url("http://token@host"), "http://***@host");
+        assert_eq!(redact_url("http://host:1"), "http://host:1");
+        assert_eq!(redact_url("weird://a:b@c d"), "weird://***@c d");
+        let e = MlflowHttp::new("ftp://u:s3cret@host")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            super::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        assert_eq!(
+            super::parse_http_date("Tue, 01 Dec 2026 12:25:24 GMT").map(crate::format_utc_ms),
+            Some("2026-12-01 12:25:24.000".to_string())
+        );
+        assert_eq!(
+            super::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            None
+        );
+        assert_eq!(super::parse_http_date("garbage"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -3,6 +3,7 @@
 //! quickstart run as processes, the way a CI job or a newcomer runs them.
 
 mod cli;
+mod audit;
 mod data;
 mod eval;
 mod judge;

@@ -4,43 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AuditLog, Error, Result};
+use crate::{Error, Result};
 
 /// Prefix of the registered-model tags holding the alias history on an MLflow server
 /// (`mlops.alias_history.<alias>.<13-digit ms>.<8 hex>`); `sync_models` skips them.
 pub const HISTORY_TAG_PREFIX: &str = "mlops.alias_history.";
-
-/// Writes a recorded move of `name`'s alias to the audit log (action
-/// `registry.alias.<set|delete|rollback>`, subject `models:/NAME@ALIAS`, the move with
-/// the model and `registry` location as payload). Both backends call it after storing
-/// the move.
-pub(crate) fn audit_move(
-    audit: &AuditLog,
-    registry: &str,
-    name: &str,
-    m: &AliasMove,
-) -> Result<()> {
-    let action = match m.kind {
-        AliasMoveKind::Set => "registry.alias.set",
-        AliasMoveKind::Delete => "registry.alias.delete",
-        AliasMoveKind::Rollback => "registry.alias.rollback",
-    };
-    let mut payload = serde_json::to_value(m).map_err(|source| Error::Json {
-        context: "alias move".into(),
-        source,
-    })?;
-    if let Some(obj) = payload.as_object_mut() {
-        obj.insert("model".into(), name.into());
-        obj.insert("registry".into(), registry.into());
-    }
-    audit.append(
-        &m.actor,
-        action,
-        &format!("models:/{name}@{}", m.alias),
-        payload,
-    )?;
-    Ok(())
-}
 
 /// What kind of move an [`AliasMove`] was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,10 +22,28 @@ pub enum AliasMoveKind {
     Rollback,
 }
 
+/// Where a recorded move stands (see `registry/alias.rs` for the order of writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveState {
+    /// Recorded before the alias was moved; not (yet) confirmed. The next move of the
+    /// alias settles it as done or aborted.
+    Intended,
+    /// The alias was moved (records written before intents existed read as done).
+    #[default]
+    Done,
+    /// The move did not happen (it failed, or was cut off before the alias moved).
+    Aborted,
+}
+
 /// One recorded move of an alias.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasMove {
-    /// When, in ms since the Unix epoch (the mover's clock).
+    /// The move's id: its intent and its confirmation are two writes of one record.
+    /// (Empty in records written before ids existed.)
+    #[serde(default)]
+    pub id: String,
+    /// When, in ms since the Unix epoch, by the mover's clock (when the move began).
     pub time_ms: u64,
     /// The alias.
     pub alias: String,
@@ -71,29 +57,60 @@ pub struct AliasMove {
     pub reason: String,
     /// Set, delete or rollback.
     pub kind: AliasMoveKind,
+    /// Intended, done or aborted.
+    #[serde(default)]
+    pub state: MoveState,
+    /// The server's time of the move (ms), when the backend's server gives one (the
+    /// MLflow server's `Date` answer header: whole seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time_ms: Option<u64>,
+}
+
+impl AliasMove {
+    /// The time moves are ordered by: the server's second when it gave one (so movers
+    /// with skewed clocks are ordered by one clock), with the mover's milliseconds
+    /// within it; the mover's clock otherwise.
+    pub fn effective_ms(&self) -> u64 {
+        match self.server_time_ms {
+            Some(s) => s / 1000 * 1000 + self.time_ms % 1000,
+            None => self.time_ms,
+        }
+    }
+}
+
+/// A fresh move id (16 hex digits).
+pub(crate) fn new_move_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// The version the alias pointed at at `time_ms`: the target of the last move at or
 /// before that time (moves in the same millisecond count in recorded order).
+/// Only moves that were done count.
 pub(crate) fn version_at(moves: &[AliasMove], time_ms: u64) -> Option<u64> {
-    let mut sorted: Vec<&AliasMove> = moves.iter().collect();
-    sorted.sort_by_key(|m| m.time_ms); // stable: recorded order within a millisecond
+    let mut sorted: Vec<&AliasMove> = moves
+        .iter()
+        .filter(|m| m.state == MoveState::Done)
+        .collect();
+    sorted.sort_by_key(|m| m.effective_ms()); // stable: recorded order within a millisecond
     sorted
         .iter()
-        .take_while(|m| m.time_ms <= time_ms)
+        .take_while(|m| m.effective_ms() <= time_ms)
         .last()
         .and_then(|m| m.to_version)
 }
 
-/// The version a rollback moves the alias back to.
+/// The version a rollback moves the alias back to (only moves that were done count).
 ///
 /// The moves are replayed as an undo stack: a set or delete pushes its target, a
 /// rollback pops. The rollback target is the state under the top, which must be a
 /// version (rolling back to "not set" is a delete, not a rollback).
 pub(crate) fn rollback_target(model: &str, alias: &str, moves: &[AliasMove]) -> Result<u64> {
     let mut stack: Vec<Option<u64>> = Vec::new();
-    let mut sorted: Vec<&AliasMove> = moves.iter().collect();
-    sorted.sort_by_key(|m| m.time_ms);
+    let mut sorted: Vec<&AliasMove> = moves
+        .iter()
+        .filter(|m| m.state == MoveState::Done)
+        .collect();
+    sorted.sort_by_key(|m| m.effective_ms());
     for m in sorted {
         match m.kind {
             AliasMoveKind::Set | AliasMoveKind::Delete => {
@@ -130,6 +147,7 @@ mod tests {
 
     fn mv(t: u64, from: Option<u64>, to: Option<u64>, kind: AliasMoveKind) -> AliasMove {
         AliasMove {
+            id: t.to_string(),
             time_ms: t,
             alias: "champion".into(),
             from_version: from,
@@ -137,6 +155,8 @@ mod tests {
             actor: "t".into(),
             reason: String::new(),
             kind,
+            state: MoveState::Done,
+            server_time_ms: None,
         }
     }
 
@@ -163,5 +183,29 @@ mod tests {
         // History that starts with the alias already set elsewhere.
         let h = vec![mv(10, Some(7), Some(8), Set)];
         assert_eq!(rollback_target("m", "a", &h).unwrap(), 7);
+    }
+
+    #[test]
+    fn server_clock_orders_moves_and_only_done_moves_count() {
+        use AliasMoveKind::*;
+        // B's clock is 10 s behind A's: by the movers' clocks B's later move sorts first.
+        let mut a = mv(20_000, None, Some(1), Set);
+        let mut b = mv(10_500, Some(1), Some(2), Set);
+        assert_eq!(version_at(&[a.clone(), b.clone()], u64::MAX), Some(1));
+        a.server_time_ms = Some(100_000);
+        b.server_time_ms = Some(101_000);
+        assert_eq!(b.effective_ms(), 101_500);
+        assert_eq!(version_at(&[b.clone(), a.clone()], u64::MAX), Some(2));
+        assert_eq!(version_at(&[b.clone(), a.clone()], 100_500), Some(1));
+        // Intended and aborted moves are not moves.
+        let mut c = mv(30_000, Some(2), Some(3), Set);
+        c.server_time_ms = Some(102_000);
+        c.state = MoveState::Aborted;
+        assert_eq!(
+            version_at(&[a.clone(), b.clone(), c.clone()], u64::MAX),
+            Some(2)
+        );
+        c.state = MoveState::Intended;
+        assert_eq!(rollback_target("m", "a", &[a, b, c]).unwrap(), 1);
     }
 }

@@ -36,7 +36,7 @@
 //! no version or a whole one. MLflow's Python writers do not take the lock: mixing
 //! concurrent Python and Rust writers on one model is as safe as MLflow alone is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,7 @@ use crate::tracking::sdk_state_dir;
 use crate::yaml::{self, Map, Value};
 use crate::{ArtifactStore, AuditLog, Error, Result, RunId, now_ms};
 
+use super::alias::{self, AliasStore};
 use super::history::{self, AliasMove, AliasMoveKind};
 use super::{
     AliasChange, ModelQuery, ModelVersion, NewVersion, Page, RegisteredModel, Registry,
@@ -331,6 +332,8 @@ impl LocalRegistry {
         })
     }
 
+    /// Every history record of `name`, one per move id in its latest state (a move's
+    /// intent and confirmation are two lines), in the order moves began.
     fn read_history(&self, name: &str) -> Result<Vec<AliasMove>> {
         let path = self.history_path(name);
         let text = match std::fs::read_to_string(&path) {
@@ -340,10 +343,19 @@ impl LocalRegistry {
         };
         let complete = text.ends_with('\n');
         let lines: Vec<&str> = text.lines().collect();
-        let mut out = Vec::with_capacity(lines.len());
+        let mut out: Vec<AliasMove> = Vec::with_capacity(lines.len());
+        let mut by_id: HashMap<String, usize> = HashMap::new();
         for (i, line) in lines.iter().enumerate() {
             match serde_json::from_str::<AliasMove>(line) {
-                Ok(m) => out.push(m),
+                Ok(m) => match by_id.get(&m.id) {
+                    Some(&at) if !m.id.is_empty() => out[at] = m,
+                    _ => {
+                        if !m.id.is_empty() {
+                            by_id.insert(m.id.clone(), out.len());
+                        }
+                        out.push(m);
+                    }
+                },
                 // A writer killed mid-line: the torn tail is not a record.
                 Err(_) if i + 1 == lines.len() && !complete => {}
                 Err(source) => {
@@ -357,8 +369,8 @@ impl LocalRegistry {
         Ok(out)
     }
 
-    /// Appends a move to the history (caller holds the lock) and to the audit log.
-    fn record(&self, name: &str, m: &AliasMove) -> Result<()> {
+    /// Appends a history record (caller holds the lock).
+    fn append_history(&self, name: &str, m: &AliasMove) -> Result<()> {
         let path = self.history_path(name);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -381,12 +393,10 @@ impl LocalRegistry {
         })?;
         line.push(b'\n');
         f.write_all(&line).map_err(|e| Error::io(&path, e))?;
-        f.sync_data().map_err(|e| Error::io(&path, e))?;
-        history::audit_move(&self.audit, &self.location(), name, m)
+        f.sync_data().map_err(|e| Error::io(&path, e))
     }
 
-    /// Moves an alias (caller holds the lock): writes the alias file, the model's
-    /// meta.yaml, the history and the audit log, in that order.
+    /// Moves an alias (caller holds the lock), in the order of `registry/alias.rs`.
     fn move_alias_locked(
         &self,
         name: &str,
@@ -395,39 +405,7 @@ impl LocalRegistry {
         kind: AliasMoveKind,
         change: &AliasChange,
     ) -> Result<AliasMove> {
-        let alias_path = self.model_dir(name).join("aliases").join(alias);
-        let from = self.read_aliases(name)?.get(alias).copied();
-        match to {
-            Some(v) => {
-                self.version_meta(name, v)?;
-                write_atomic(&alias_path, v.to_string().as_bytes())?;
-            }
-            None => {
-                if from.is_none() {
-                    return Err(Error::AliasNotFound {
-                        name: name.into(),
-                        alias: alias.into(),
-                    });
-                }
-                std::fs::remove_file(&alias_path).map_err(|e| Error::io(&alias_path, e))?;
-                if let Some(d) = alias_path.parent() {
-                    sync_dir(d)?;
-                }
-            }
-        }
-        self.touch_model(name, |_| {})?;
-        let m = AliasMove {
-            time_ms: now_ms(),
-            alias: alias.into(),
-            from_version: from,
-            to_version: to,
-            actor: change.actor.clone(),
-            reason: change.reason.clone(),
-            kind,
-        };
-        self.record(name, &m)?;
-        tracing::info!(model = name, alias, ?from, ?to, ?kind, "alias moved");
-        Ok(m)
+        alias::move_alias(self, name, alias, to, kind, change)
     }
 
     fn write_version_tags(dir: &Path, tags: &BTreeMap<String, String>) -> Result<()> {
@@ -437,6 +415,65 @@ impl LocalRegistry {
             write_atomic(&dir.join("tags").join(key), v.as_bytes())?;
         }
         Ok(())
+    }
+}
+
+/// The local half of the alias move (the caller holds the registry lock).
+impl AliasStore for LocalRegistry {
+    fn alias_location(&self) -> String {
+        Registry::location(self)
+    }
+
+    fn alias_audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    fn current_alias(&self, name: &str, alias: &str) -> Result<Option<u64>> {
+        self.model_meta(name)?;
+        Ok(self.read_aliases(name)?.get(alias).copied())
+    }
+
+    fn check_target(&self, name: &str, to: u64) -> Result<()> {
+        self.version_meta(name, to).map(|_| ())
+    }
+
+    fn point_alias(&self, name: &str, alias: &str, to: Option<u64>) -> Result<Option<u64>> {
+        let alias_path = self.model_dir(name).join("aliases").join(alias);
+        match to {
+            Some(v) => write_atomic(&alias_path, v.to_string().as_bytes())?,
+            None => {
+                match std::fs::remove_file(&alias_path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&alias_path, e)),
+                }
+                if let Some(d) = alias_path.parent() {
+                    sync_dir(d)?;
+                }
+            }
+        }
+        // The alias has moved: a stale copy of the aliases in meta.yaml must not make
+        // the move read as failed (the next write of the model refreshes it).
+        if let Err(e) = self.touch_model(name, |_| {}) {
+            tracing::warn!(model = name, error = %e, "meta.yaml not refreshed after an alias move");
+        }
+        Ok(None)
+    }
+
+    fn write_record(&self, name: &str, m: &AliasMove) -> Result<()> {
+        self.append_history(name, m)
+    }
+
+    fn read_records(&self, name: &str, alias: &str) -> Result<Vec<AliasMove>> {
+        Ok(self
+            .read_history(name)?
+            .into_iter()
+            .filter(|m| m.alias == alias)
+            .collect())
+    }
+
+    fn settle_after_ms(&self) -> u64 {
+        0 // movers hold the registry lock: an intent found by the next one is finished
     }
 }
 
@@ -807,23 +844,17 @@ impl Registry for LocalRegistry {
     }
 
     fn alias_history(&self, name: &str, alias: &str) -> Result<Vec<AliasMove>> {
+        // Under the lock: a move in flight is never read half-done.
+        let _lock = self.lock()?;
         self.model_meta(name)?;
-        Ok(self
-            .read_history(name)?
-            .into_iter()
-            .filter(|m| m.alias == alias)
-            .collect())
+        alias::history(self, name, alias)
     }
 
     fn rollback_alias(&self, name: &str, alias: &str, change: &AliasChange) -> Result<AliasMove> {
         check_alias(alias)?;
         let _lock = self.lock()?;
         self.model_meta(name)?;
-        let moves: Vec<AliasMove> = self
-            .read_history(name)?
-            .into_iter()
-            .filter(|m| m.alias == alias)
-            .collect();
+        let moves = alias::history(self, name, alias)?;
         let target = history::rollback_target(name, alias, &moves)?;
         self.move_alias_locked(name, alias, Some(target), AliasMoveKind::Rollback, change)
     }

@@ -35,6 +35,11 @@
 //! Moves made by other clients (the MLflow UI, the Python client) bypass the history;
 //! the next recorded move still reads the true `from` version, so such a gap shows.
 //!
+//! A move records its intent before the alias moves and confirms it after, one
+//! implementation for both backends (`alias.rs`): after a crash at any point the move
+//! and its record both exist, neither does, or the record says the move is unconfirmed
+//! ([`MoveState::Intended`]) until the next move of the alias settles it.
+//!
 //! ## Usage
 //!
 //! ```
@@ -64,12 +69,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ArtifactStore, AuditLog, Digest, Error, ModelUri, ModelVersionRef, Result, RunId};
 
+mod alias;
 mod history;
 mod local;
 mod rest;
 mod sync;
 
-pub use history::{AliasMove, AliasMoveKind};
+pub use history::{AliasMove, AliasMoveKind, MoveState};
 pub use local::LocalRegistry;
 pub use rest::MlflowRegistry;
 pub use sync::{ModelSyncReport, TAG_SYNC_SOURCE_RUN, sync_models};

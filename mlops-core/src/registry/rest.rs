@@ -13,8 +13,12 @@
 //! ## Where the alias history lives
 //!
 //! On the server, next to the alias: each recorded move is one **registered-model tag**
-//! `mlops.alias_history.<alias>.<time_ms, 13 digits>.<8 random hex>` whose value is the
-//! [`AliasMove`] as JSON (about 200 bytes). Why tags: they are the only per-model
+//! `mlops.alias_history.<alias>.<time_ms, 13 digits>.<first 8 hex of the move id>`
+//! whose value is the [`AliasMove`] as JSON (about 250 bytes). The intent is written
+//! first and the same tag is overwritten with the confirmed move (`registry/alias.rs`).
+//! The server's `Date` answer to the alias call dates the move
+//! ([`AliasMove::server_time_ms`]), so moves from clients with skewed clocks are ordered
+//! by the server's clock (to the second; the mover's milliseconds order within one). Why tags: they are the only per-model
 //! key-value storage MLflow's API offers, every MLflow client can read them, they move
 //! with the model on rename and go with it on delete, and one tag per move means a move
 //! never rewrites an earlier record (append-only without a read-modify-write race). The
@@ -41,6 +45,7 @@ use serde_json::{Value, json};
 use crate::mlflow_http::{ErrorCode, Idempotency, MlflowHttp};
 use crate::{ArtifactStore, AuditLog, Digest, Error, ModelUri, Result, RunId, now_ms};
 
+use super::alias::{self, AliasStore};
 use super::history::{self, AliasMove, AliasMoveKind, HISTORY_TAG_PREFIX};
 use super::{
     AliasChange, ImportedPackage, LoadedModel, ModelQuery, ModelVersion, NewVersion, Page,
@@ -169,6 +174,15 @@ fn literal(text: &str) -> Result<String> {
     }
 }
 
+fn history_key_of(m: &AliasMove) -> String {
+    let suffix: String = m.id.chars().take(8).collect();
+    format!(
+        "{HISTORY_TAG_PREFIX}{}.{:013}.{suffix:0>8}",
+        m.alias, m.time_ms
+    )
+}
+
+#[cfg(test)]
 fn history_key(alias: &str, time_ms: u64) -> String {
     let r: u32 = rand::random();
     format!("{HISTORY_TAG_PREFIX}{alias}.{time_ms:013}.{r:08x}")
@@ -229,23 +243,6 @@ impl MlflowRegistry {
         }
     }
 
-    fn current_alias(&self, name: &str, alias: &str) -> Result<Option<u64>> {
-        match self.get_version_by_alias(name, alias) {
-            Ok(v) => Ok(Some(v.version)),
-            Err(Error::AliasNotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn record(&self, name: &str, m: &AliasMove) -> Result<()> {
-        let value = serde_json::to_string(m).map_err(|source| Error::Json {
-            context: "alias move".into(),
-            source,
-        })?;
-        self.set_model_tag(name, &history_key(&m.alias, m.time_ms), &value)?;
-        history::audit_move(&self.audit, &self.location(), name, m)
-    }
-
     fn move_alias(
         &self,
         name: &str,
@@ -260,47 +257,7 @@ impl MlflowRegistry {
                  be recorded in a registered-model tag"
             )));
         }
-        let from = self.current_alias(name, alias)?;
-        match to {
-            Some(v) => {
-                self.http
-                    .post(
-                        "registered-models/alias",
-                        &json!({"name": name, "alias": alias, "version": v.to_string()}),
-                        Idempotency::Idempotent,
-                    )
-                    .map_err(|e| self.version_err(name, v, e))?;
-            }
-            None => {
-                if from.is_none() {
-                    return Err(Error::AliasNotFound {
-                        name: name.into(),
-                        alias: alias.into(),
-                    });
-                }
-                self.http
-                    .call(
-                        Method::DELETE,
-                        "registered-models/alias",
-                        &[],
-                        Some(&json!({"name": name, "alias": alias})),
-                        Idempotency::Idempotent,
-                    )
-                    .map_err(Self::model_err(name))?;
-            }
-        }
-        let m = AliasMove {
-            time_ms: now_ms(),
-            alias: alias.into(),
-            from_version: from,
-            to_version: to,
-            actor: change.actor.clone(),
-            reason: change.reason.clone(),
-            kind,
-        };
-        self.record(name, &m)?;
-        tracing::info!(model = name, alias, ?from, ?to, ?kind, "alias moved");
-        Ok(m)
+        alias::move_alias(self, name, alias, to, kind, change)
     }
 
     /// Downloads a version's files from its `mlflow-artifacts:`, `runs:/` or
@@ -434,6 +391,88 @@ impl MlflowRegistry {
         Err(Error::InvalidArgument(format!(
             "source {src:?} is not on the MLflow server"
         )))
+    }
+}
+
+/// The MLflow half of the alias move.
+impl AliasStore for MlflowRegistry {
+    fn alias_location(&self) -> String {
+        Registry::location(self)
+    }
+
+    fn alias_audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    fn current_alias(&self, name: &str, alias: &str) -> Result<Option<u64>> {
+        match self.get_version_by_alias(name, alias) {
+            Ok(v) => Ok(Some(v.version)),
+            Err(Error::AliasNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check_target(&self, name: &str, to: u64) -> Result<()> {
+        self.get_version(name, to).map(|_| ())
+    }
+
+    fn point_alias(&self, name: &str, alias: &str, to: Option<u64>) -> Result<Option<u64>> {
+        let (_, date) = match to {
+            Some(v) => self
+                .http
+                .call_dated(
+                    Method::POST,
+                    "registered-models/alias",
+                    &[],
+                    Some(&json!({"name": name, "alias": alias, "version": v.to_string()})),
+                    Idempotency::Idempotent,
+                )
+                .map_err(|e| self.version_err(name, v, e))?,
+            None => self
+                .http
+                .call_dated(
+                    Method::DELETE,
+                    "registered-models/alias",
+                    &[],
+                    Some(&json!({"name": name, "alias": alias})),
+                    Idempotency::Idempotent,
+                )
+                .map_err(Self::model_err(name))?,
+        };
+        Ok(date)
+    }
+
+    fn write_record(&self, name: &str, m: &AliasMove) -> Result<()> {
+        let value = serde_json::to_string(m).map_err(|source| Error::Json {
+            context: "alias move".into(),
+            source,
+        })?;
+        self.set_model_tag(name, &history_key_of(m), &value)
+    }
+
+    fn read_records(&self, name: &str, alias: &str) -> Result<Vec<AliasMove>> {
+        let model = self.get_model(name)?;
+        let prefix = format!("{HISTORY_TAG_PREFIX}{alias}.");
+        let mut moves = Vec::new();
+        // BTreeMap order = key order = time order (13-digit zero-padded ms).
+        for (key, value) in model.tags.range(prefix.clone()..) {
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let m: AliasMove = serde_json::from_str(value).map_err(|source| Error::Json {
+                context: format!("alias history tag {key} of {name}"),
+                source,
+            })?;
+            if m.alias == alias {
+                moves.push(m);
+            }
+        }
+        Ok(moves)
+    }
+
+    fn settle_after_ms(&self) -> u64 {
+        // Movers share no lock: a younger intent may be another client's move in flight.
+        5 * 60 * 1000
     }
 }
 
@@ -760,23 +799,7 @@ impl Registry for MlflowRegistry {
     }
 
     fn alias_history(&self, name: &str, alias: &str) -> Result<Vec<AliasMove>> {
-        let model = self.get_model(name)?;
-        let prefix = format!("{HISTORY_TAG_PREFIX}{alias}.");
-        let mut moves = Vec::new();
-        // BTreeMap order = key order = time order (13-digit zero-padded ms).
-        for (key, value) in model.tags.range(prefix.clone()..) {
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let m: AliasMove = serde_json::from_str(value).map_err(|source| Error::Json {
-                context: format!("alias history tag {key} of {name}"),
-                source,
-            })?;
-            if m.alias == alias {
-                moves.push(m);
-            }
-        }
-        Ok(moves)
+        alias::history(self, name, alias)
     }
 
     fn rollback_alias(&self, name: &str, alias: &str, change: &AliasChange) -> Result<AliasMove> {

@@ -40,8 +40,8 @@ mod sync;
 pub use crate::mlflow_http::FileInfo;
 pub use local::{LocalTracker, sdk_state_dir};
 pub use rest::RestTracker;
-pub use run::{Run, RunOptions};
-pub use sync::{SyncOptions, SyncReport, TAG_SYNC_SOURCE, sync};
+pub use run::{Run, RunOptions, SpoolStats, refused_for_good};
+pub use sync::{SyncOptions, SyncReport, TAG_SYNC_SOURCE, TAG_SYNC_STATE, source_identity, sync};
 
 /// Longest key of a metric, param or tag.
 pub const MAX_KEY_LENGTH: usize = 250;
@@ -589,7 +589,8 @@ pub fn local_path_of_uri(uri: &str) -> Result<PathBuf> {
             .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
     {
         return Err(Error::InvalidArgument(format!(
-            "URI {uri:?}: scheme {scheme:?} is not supported (use file:, a path, http:// or https://)"
+            "URI {:?}: scheme {scheme:?} is not supported (use file:, a path, http:// or https://)",
+            crate::mlflow_http::redact_url(uri)
         )));
     }
     Ok(PathBuf::from(uri))

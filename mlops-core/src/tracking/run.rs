@@ -16,6 +16,18 @@
 //! spool. The spool is bounded: when it is full the call fails with
 //! [`Error::SpoolFull`] and its points stay in memory (nothing is dropped silently).
 //!
+//! Any other failure (a 401 after a token expired, a deleted run, a spool directory
+//! that cannot be written) keeps the points buffered too: the call returns
+//! [`Error::Undelivered`], which names how many points wait, and the next flush tries
+//! again. Nothing handed to a `Run` disappears without an error.
+//!
+//! A spooled batch the server refuses for good (a param conflict, a deleted run:
+//! [`refused_for_good`]) cannot block the batches behind it: it is moved to the
+//! dead-letter file `<spool_dir>/<run_id>.dead.jsonl` with the reason, counted in
+//! [`SpoolStats`], and the replay goes on. Replay is strict: only a torn last line (a
+//! crash mid-append, never acknowledged) is dropped, and counted; any other unreadable
+//! line is an [`Error::Malformed`] and the spool is left as it is.
+//!
 //! A `Run` dropped without [`Run::end`] (a panic, an early `?` return) is ended as
 //! FAILED, like Python's `with mlflow.start_run():`.
 
@@ -90,7 +102,20 @@ struct State {
     ended: bool,
     /// After a transient failure, batches go straight to the spool until then.
     down_until: Option<Instant>,
+    stats: SpoolStats,
 }
+
+/// What the spool replay of a [`Run`] had to set aside (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpoolStats {
+    /// Spooled batches the server refused for good, moved to the dead-letter file.
+    pub dead_lettered: usize,
+    /// Torn last lines (a crash mid-append) dropped from the spool.
+    pub torn_lines_dropped: usize,
+}
+
+/// A failed delivery: the error and the metric points that did not arrive.
+type Undelivered = (Error, Vec<Metric>);
 
 /// A live run: buffered, spooled logging. See the module docs.
 #[derive(Debug)]
@@ -111,6 +136,24 @@ fn transient(e: &Error) -> bool {
                 | ErrorCode::InternalError
                 | ErrorCode::RequestLimitExceeded
         ),
+        _ => false,
+    }
+}
+
+/// Whether the server refused a batch for good: sending it again cannot succeed (a
+/// param conflict, a deleted or missing run, a malformed value). Authentication and
+/// permission errors are not: a refreshed credential makes the same batch go through.
+pub fn refused_for_good(e: &Error) -> bool {
+    match e {
+        Error::Mlflow { code, .. } => matches!(
+            code,
+            ErrorCode::ResourceDoesNotExist
+                | ErrorCode::ResourceAlreadyExists
+                | ErrorCode::InvalidParameterValue
+                | ErrorCode::InvalidState
+                | ErrorCode::BadRequest
+        ),
+        Error::InvalidArgument(_) => true,
         _ => false,
     }
 }
@@ -212,6 +255,7 @@ impl Run {
                 last_flush: Instant::now(),
                 ended: false,
                 down_until: None,
+                stats: SpoolStats::default(),
             }),
             opts,
             spool,
@@ -254,6 +298,24 @@ impl Run {
         self.spool.as_deref()
     }
 
+    /// The dead-letter file next to the spool (`<run_id>.dead.jsonl`), when the run has
+    /// a spool.
+    pub fn dead_letter_path(&self) -> Option<PathBuf> {
+        self.spool
+            .as_ref()
+            .map(|p| p.with_file_name(format!("{}.dead.jsonl", self.info.run_id)))
+    }
+
+    /// What the spool replay set aside so far.
+    pub fn spool_stats(&self) -> SpoolStats {
+        self.lock().stats
+    }
+
+    /// Metric points buffered in memory, not yet sent or spooled.
+    pub fn buffered(&self) -> usize {
+        self.lock().metrics.len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         match self.state.lock() {
             Ok(g) => g,
@@ -280,10 +342,13 @@ impl Run {
         });
         let due = st.metrics.len() >= self.opts.batch_size
             || st.last_flush.elapsed() >= self.opts.flush_interval;
-        if due && let Err(e) = self.flush_locked(&mut st) {
-            if matches!(e, Error::SpoolFull { .. }) {
-                // The point that did not fit is refused, not silently kept or lost.
+        if due && let Err(mut e) = self.flush_locked(&mut st) {
+            if let Error::Undelivered { source, points, .. } = &mut e
+                && matches!(**source, Error::SpoolFull { .. })
+            {
+                // The point that did not fit is refused (the error says so), not kept.
                 st.metrics.pop();
+                *points = st.metrics.len();
             }
             return Err(e);
         }
@@ -308,7 +373,7 @@ impl Run {
     pub fn log_params(&self, params: &[Param]) -> Result<()> {
         validate_batch(&[], params, &[])?;
         let mut st = self.lock();
-        self.deliver(&mut st, &[], params, &[])
+        self.deliver(&mut st, &[], params, &[]).map_err(|(e, _)| e)
     }
 
     /// Sets a tag (sent at once).
@@ -316,7 +381,7 @@ impl Run {
         let t = [RunTag::new(key, value.to_string())];
         validate_batch(&[], &[], &t)?;
         let mut st = self.lock();
-        self.deliver(&mut st, &[], &[], &t)
+        self.deliver(&mut st, &[], &[], &t).map_err(|(e, _)| e)
     }
 
     /// Uploads a file or a directory under `artifact_path`.
@@ -325,7 +390,8 @@ impl Run {
             .log_artifact(&self.info.run_id, local, artifact_path)
     }
 
-    /// Sends (or spools) everything buffered.
+    /// Sends (or spools) everything buffered. On error the points not delivered stay
+    /// buffered and the error is [`Error::Undelivered`] with their count.
     pub fn flush(&self) -> Result<()> {
         let mut st = self.lock();
         self.flush_locked(&mut st)
@@ -339,15 +405,15 @@ impl Run {
         let metrics = std::mem::take(&mut st.metrics);
         match self.deliver(st, &metrics, &[], &[]) {
             Ok(()) => Ok(()),
-            Err(e) => {
-                if matches!(e, Error::SpoolFull { .. } | Error::Unreachable { .. }) || transient(&e)
-                {
-                    // Not accepted anywhere: keep the points for the next attempt.
-                    let mut back = metrics;
-                    back.append(&mut st.metrics);
-                    st.metrics = back;
-                }
-                Err(e)
+            Err((e, mut unsent)) => {
+                // Not accepted anywhere: keep the points, in order, for the next attempt.
+                unsent.append(&mut st.metrics);
+                st.metrics = unsent;
+                Err(Error::Undelivered {
+                    run_id: self.info.run_id.clone(),
+                    points: st.metrics.len(),
+                    source: Box::new(e),
+                })
             }
         }
     }
@@ -359,41 +425,45 @@ impl Run {
             .is_some_and(|m| m.len() > 0)
     }
 
-    /// Sends a batch after whatever is spooled; spools it when the server is away.
+    /// Sends a batch after whatever is spooled; spools it when the server is away. On
+    /// error, returns the metric points that were neither sent nor spooled.
     fn deliver(
         &self,
         st: &mut State,
         metrics: &[Metric],
         params: &[Param],
         tags: &[RunTag],
-    ) -> Result<()> {
+    ) -> std::result::Result<(), Undelivered> {
         let empty = metrics.is_empty() && params.is_empty() && tags.is_empty();
+        let all = || metrics.to_vec();
         let Some(spool) = &self.spool else {
             if empty {
                 return Ok(());
             }
             return self
                 .tracker
-                .log_batch(&self.info.run_id, metrics, params, tags);
+                .log_batch(&self.info.run_id, metrics, params, tags)
+                .map_err(|e| (e, all()));
         };
         let down = st.down_until.is_some_and(|t| Instant::now() < t);
         if !down {
-            match self.drain_spool(spool) {
+            match self.drain_spool(st, spool) {
                 Ok(()) => {
                     st.down_until = None;
                     if empty {
                         return Ok(());
                     }
                     if params.is_empty() && tags.is_empty() {
-                        match self.send_parallel(metrics) {
-                            Ok(None) => return Ok(()),
-                            Ok(Some(unsent)) => {
+                        return match self.send_parallel(metrics) {
+                            Sent::All => Ok(()),
+                            Sent::Transient(unsent) => {
                                 tracing::warn!(run = %self.info.run_id, "server unreachable: spooling");
                                 st.down_until = Some(Instant::now() + Duration::from_secs(1));
-                                return self.spool_batch(spool, &unsent, &[], &[]);
+                                self.spool_batch(st, spool, &unsent, &[], &[])
+                                    .map_err(|e| (e, unsent))
                             }
-                            Err(e) => return Err(e),
-                        }
+                            Sent::Failed(e, unsent) => Err((e, unsent)),
+                        };
                     }
                     match self
                         .tracker
@@ -403,30 +473,39 @@ impl Run {
                         Err(e) if transient(&e) => {
                             tracing::warn!(run = %self.info.run_id, error = %e, "server unreachable: spooling");
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => return Err((e, all())),
                     }
                 }
                 Err(e) if transient(&e) => {
                     tracing::debug!(run = %self.info.run_id, error = %e, "spool not drained");
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err((e, all())),
             }
             st.down_until = Some(Instant::now() + Duration::from_secs(1));
         }
         if empty {
             return Ok(());
         }
-        self.spool_batch(spool, metrics, params, tags)
+        self.spool_batch(st, spool, metrics, params, tags)
+            .map_err(|e| (e, all()))
     }
 
     /// Sends metrics in MLflow-sized chunks over up to `parallel_requests` requests at
-    /// once. Returns the points of the chunks that failed transiently (to spool), or
-    /// the first non-transient error.
-    fn send_parallel(&self, metrics: &[Metric]) -> Result<Option<Vec<Metric>>> {
+    /// once. Chunks are sent group by group; after a group with a failure no further
+    /// group is sent, so what did not arrive is exactly the failed chunks and the rest.
+    fn send_parallel(&self, metrics: &[Metric]) -> Sent {
         let chunks: Vec<&[Metric]> = metrics.chunks(super::MAX_METRICS_PER_BATCH).collect();
         let width = self.opts.parallel_requests.max(1);
         let mut unsent = Vec::new();
+        let mut failure = None;
         for group in chunks.chunks(width) {
+            if failure.is_some() {
+                // A refusal stops the flush: the rest stays buffered with the error.
+                for c in group {
+                    unsent.extend_from_slice(c);
+                }
+                continue;
+            }
             let results: Vec<Result<()>> = if group.len() == 1 {
                 vec![
                     self.tracker
@@ -454,21 +533,34 @@ impl Run {
                 match r {
                     Ok(()) => {}
                     Err(e) if transient(&e) => unsent.extend_from_slice(chunk),
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        unsent.extend_from_slice(chunk);
+                        if failure.is_none() {
+                            failure = Some(e);
+                        }
+                    }
                 }
             }
         }
-        Ok((!unsent.is_empty()).then_some(unsent))
+        match failure {
+            Some(e) => Sent::Failed(e, unsent),
+            None if unsent.is_empty() => Sent::All,
+            None => Sent::Transient(unsent),
+        }
     }
 
     fn spool_batch(
         &self,
+        st: &mut State,
         spool: &std::path::Path,
         metrics: &[Metric],
         params: &[Param],
         tags: &[RunTag],
     ) -> Result<()> {
         let line = batch_line(metrics, params, tags);
+        if cut_torn_tail(spool)? {
+            st.stats.torn_lines_dropped += 1;
+        }
         let size = fs::metadata(spool).map(|m| m.len()).unwrap_or(0);
         if size + line.len() as u64 > self.opts.spool_max_bytes {
             return Err(Error::SpoolFull {
@@ -489,27 +581,66 @@ impl Run {
             .map_err(|e| Error::io(spool, e))
     }
 
-    /// Sends the spooled batches in order; what could not be sent stays spooled.
-    fn drain_spool(&self, spool: &std::path::Path) -> Result<()> {
-        let text = match fs::read_to_string(spool) {
+    /// Sends the spooled batches in order; what could not be sent stays spooled. A
+    /// batch refused for good goes to the dead-letter file; a torn last line is dropped
+    /// and counted; any other unreadable line stops the replay with an error.
+    fn drain_spool(&self, st: &mut State, spool: &std::path::Path) -> Result<()> {
+        let bytes = match fs::read(spool) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(spool, e)),
         };
-        if text.is_empty() {
+        if bytes.is_empty() {
             return Ok(());
         }
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        for (n, line) in lines.iter().enumerate() {
-            let Some((m, p, t)) = parse_line(line) else {
-                // A torn last line (crash mid-append) was never acknowledged.
-                tracing::warn!(spool = %spool.display(), line = n + 1, "unreadable spool line skipped");
-                continue;
-            };
-            if let Err(e) = self.tracker.log_batch(&self.info.run_id, &m, &p, &t) {
-                let rest: String = lines[n..].iter().map(|l| format!("{l}\n")).collect();
-                crate::fs::write_atomic(spool, rest.as_bytes())?;
-                return Err(e);
+        let complete = bytes.ends_with(b"\n");
+        let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        if complete {
+            lines.pop();
+        }
+        let mut batches: Vec<(&str, Batch)> = Vec::with_capacity(lines.len());
+        let mut torn = false;
+        for (i, raw) in lines.iter().enumerate() {
+            let parsed = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|l| parse_line(l).map(|b| (l, b)));
+            match parsed {
+                Some(b) => batches.push(b),
+                None if i + 1 == lines.len() && !complete => torn = true,
+                None => {
+                    return Err(Error::Malformed {
+                        path: spool.to_path_buf(),
+                        problem: format!(
+                            "line {} is not a spooled batch (only a torn last line may be \
+                             dropped); the spool is left as it is",
+                            i + 1
+                        ),
+                    });
+                }
+            }
+        }
+        if torn {
+            tracing::warn!(spool = %spool.display(), "torn last spool line (a crash mid-write) dropped");
+            st.stats.torn_lines_dropped += 1;
+            let keep: String = batches.iter().map(|(l, _)| format!("{l}\n")).collect();
+            crate::fs::write_atomic(spool, keep.as_bytes())?;
+        }
+        for (n, (line, (m, p, t))) in batches.iter().enumerate() {
+            match self.tracker.log_batch(&self.info.run_id, m, p, t) {
+                Ok(()) => {}
+                Err(e) if refused_for_good(&e) => {
+                    self.dead_letter(line, &e)?;
+                    st.stats.dead_lettered += 1;
+                    tracing::error!(
+                        run = %self.info.run_id, error = %e, points = m.len(),
+                        "spooled batch refused for good: moved to the dead-letter file"
+                    );
+                }
+                Err(e) => {
+                    let rest: String = batches[n..].iter().map(|(l, _)| format!("{l}\n")).collect();
+                    crate::fs::write_atomic(spool, rest.as_bytes())?;
+                    return Err(e);
+                }
             }
         }
         match fs::remove_file(spool) {
@@ -517,6 +648,27 @@ impl Run {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(spool, e)),
         }
+    }
+
+    /// Appends a refused batch with the reason to the dead-letter file.
+    fn dead_letter(&self, line: &str, e: &Error) -> Result<()> {
+        let Some(path) = self.dead_letter_path() else {
+            return Ok(());
+        };
+        let batch: Value = serde_json::from_str(line).map_err(|source| Error::Json {
+            context: format!("spooled batch of run {}", self.info.run_id),
+            source,
+        })?;
+        let mut entry = json!({"reason": e.to_string(), "batch": batch}).to_string();
+        entry.push('\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.write_all(entry.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|e| Error::io(&path, e))
     }
 
     /// Flushes and ends the run as FINISHED.
@@ -549,6 +701,33 @@ impl Run {
         st.ended = true;
         Ok(())
     }
+}
+
+/// How a `send_parallel` ended.
+enum Sent {
+    /// Every point arrived.
+    All,
+    /// These points failed transiently (to spool).
+    Transient(Vec<Metric>),
+    /// A refusal: the error and every point that did not arrive.
+    Failed(Error, Vec<Metric>),
+}
+
+/// Cuts a torn last line (no newline: a writer killed mid-append) off the spool, so the
+/// next append does not glue onto it. Returns whether it cut one.
+fn cut_torn_tail(spool: &std::path::Path) -> Result<bool> {
+    let bytes = match fs::read(spool) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(spool, e)),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(false);
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    tracing::warn!(spool = %spool.display(), bytes = bytes.len() - keep, "torn last spool line cut before appending");
+    crate::fs::write_atomic(spool, &bytes[..keep])?;
+    Ok(true)
 }
 
 impl Drop for Run {

@@ -2,9 +2,22 @@
 //!
 //! The workflow it serves: develop on the local store, publish to the team's server
 //! (or pull a server's runs into a local store to work offline). Every copied run
-//! carries the tag `mlops.sync.source` = `<source uri>#<source run id>`; a run already
-//! carrying that tag in the target is not copied again, so running `sync` twice copies
-//! nothing the second time. Copied: experiment (by name) and its tags; each run's name,
+//! carries the tag `mlops.sync.source` = `<source identity>#<source run id>`; a run
+//! already carrying that tag in the target is not copied again, so running `sync` twice
+//! copies nothing the second time, in either direction.
+//!
+//! **Completeness.** A copy is created with `mlops.sync.state` = `copying` and marked
+//! `complete` only after its params, metrics, artifacts and status arrived. A sync
+//! killed halfway leaves a run still marked `copying`: the next sync deletes that
+//! partial copy and copies the run again ([`SyncReport::runs_redone`]), so the target
+//! ends equal to the source. Copies made before the state tag existed have none and
+//! count as complete.
+//!
+//! **Identity.** The source is named by [`source_identity`]: credentials dropped,
+//! scheme and host lower-cased, the loopback names (`localhost`, `127.0.0.1`, `::1`)
+//! made one, default ports and trailing slashes dropped, and local paths made absolute
+//! and canonical, so `http://localhost:5000/` and `http://127.0.0.1:5000` are one
+//! source and a second sync copies nothing. Copied: experiment (by name) and its tags; each run's name,
 //! start/end time, status, params, tags, the full history of every metric, artifacts,
 //! and nesting (`mlflow.parentRunId` is rewritten to the parent's new id).
 //!
@@ -19,6 +32,52 @@ use crate::Result;
 
 /// The tag that marks a synced run with its origin.
 pub const TAG_SYNC_SOURCE: &str = "mlops.sync.source";
+
+/// The tag that says whether a synced run arrived whole: `copying`, then `complete`.
+pub const TAG_SYNC_STATE: &str = "mlops.sync.state";
+
+/// The one form of a tracking URI that names a source (see the module docs). Never
+/// holds credentials.
+pub fn source_identity(uri: &str) -> String {
+    let uri = uri.trim();
+    let lower = uri.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        if let Ok(mut url) = reqwest::Url::parse(uri) {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            let loopback = matches!(
+                url.host_str(),
+                Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
+            );
+            if loopback {
+                let _ = url.set_host(Some("127.0.0.1"));
+            }
+            url.set_query(None);
+            url.set_fragment(None);
+            let path = url.path().trim_end_matches('/').to_string();
+            url.set_path(&path);
+            let s = url.to_string();
+            return s.trim_end_matches('/').to_string();
+        }
+        return crate::mlflow_http::redact_url(uri)
+            .trim_end_matches('/')
+            .to_string();
+    }
+    match super::local_path_of_uri(uri) {
+        Ok(p) => {
+            let p = std::path::absolute(&p).unwrap_or(p);
+            let p = p.canonicalize().unwrap_or(p);
+            let s = p.to_string_lossy();
+            let s = if s.len() > 1 {
+                s.trim_end_matches('/')
+            } else {
+                &s
+            };
+            format!("file://{s}")
+        }
+        Err(_) => uri.trim_end_matches('/').to_string(),
+    }
+}
 
 /// What to sync.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +97,8 @@ pub struct SyncReport {
     pub runs_copied: usize,
     /// Runs already in the target (from an earlier sync).
     pub runs_skipped: usize,
+    /// Partial copies (a sync killed halfway) deleted and copied again.
+    pub runs_redone: usize,
     /// Metric points copied.
     pub metric_points: usize,
     /// Artifact files copied.
@@ -49,7 +110,7 @@ pub struct SyncReport {
 /// Copies experiments and runs from `from` to `to`. See the module docs.
 pub fn sync(from: &dyn Tracker, to: &dyn Tracker, opts: &SyncOptions) -> Result<SyncReport> {
     let mut report = SyncReport::default();
-    let source_uri = from.uri();
+    let source_uri = source_identity(&from.uri());
     let tmp = tempfile::tempdir().map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
     for exp in from.list_experiments(ViewType::ActiveOnly)? {
         if !opts.experiments.is_empty() && !opts.experiments.contains(&exp.name) {
@@ -72,19 +133,45 @@ pub fn sync(from: &dyn Tracker, to: &dyn Tracker, opts: &SyncOptions) -> Result<
             view: ViewType::All,
             ..SearchRuns::experiment(target_id.clone())
         })?;
+        let mut partial = Vec::new();
         for r in existing {
             if let Some(src) = r.data.tags.get(TAG_SYNC_SOURCE)
                 && let Some((uri, id)) = src.rsplit_once('#')
-                && uri == source_uri
+                && source_identity(uri) == source_uri
             {
+                if r.data.tags.get(TAG_SYNC_STATE).map(String::as_str) == Some("copying") {
+                    // A sync died while copying this one: it is deleted and redone.
+                    if r.info.lifecycle_stage != "deleted" {
+                        partial.push(r.info.run_id.clone());
+                    }
+                    continue;
+                }
                 report.run_map.insert(id.to_string(), r.info.run_id.clone());
             }
+        }
+        for id in partial {
+            tracing::warn!(run = %id, "partial copy of an interrupted sync deleted; copying again");
+            to.delete_run(&id)?;
+            report.runs_redone += 1;
         }
         let mut runs = from.search_all_runs(&SearchRuns::experiment(exp.experiment_id.clone()))?;
         // Parents before children: oldest first.
         runs.sort_by_key(|r| r.info.start_time);
+        let target_identity = source_identity(&to.uri());
         for run in runs {
             if report.run_map.contains_key(&run.info.run_id) {
+                report.runs_skipped += 1;
+                continue;
+            }
+            // A copy whose original lives in the target (the way back): not copied again.
+            if let Some(src) = run.data.tags.get(TAG_SYNC_SOURCE)
+                && let Some((uri, id)) = src.rsplit_once('#')
+                && source_identity(uri) == target_identity
+                && to.get_run(id).is_ok()
+            {
+                report
+                    .run_map
+                    .insert(run.info.run_id.clone(), id.to_string());
                 report.runs_skipped += 1;
                 continue;
             }
@@ -92,13 +179,19 @@ pub fn sync(from: &dyn Tracker, to: &dyn Tracker, opts: &SyncOptions) -> Result<
                 .data
                 .tags
                 .iter()
-                .filter(|(k, _)| k.as_str() != TAG_PARENT_RUN_ID)
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        TAG_PARENT_RUN_ID | TAG_SYNC_SOURCE | TAG_SYNC_STATE
+                    )
+                })
                 .map(|(k, v)| RunTag::new(k.clone(), v.clone()))
                 .collect();
             tags.push(RunTag::new(
                 TAG_SYNC_SOURCE,
                 format!("{source_uri}#{}", run.info.run_id),
             ));
+            tags.push(RunTag::new(TAG_SYNC_STATE, "copying"));
             let parent = run.parent_run_id().map(|p| {
                 report
                     .run_map
@@ -136,6 +229,13 @@ pub fn sync(from: &dyn Tracker, to: &dyn Tracker, opts: &SyncOptions) -> Result<
                 }
             }
             to.update_run(&info.run_id, run.info.status, run.info.end_time, None)?;
+            // Only now is the copy whole.
+            to.log_batch(
+                &info.run_id,
+                &[],
+                &[],
+                &[RunTag::new(TAG_SYNC_STATE, "complete")],
+            )?;
             if run.info.lifecycle_stage == "deleted" {
                 to.delete_run(&info.run_id)?;
             }

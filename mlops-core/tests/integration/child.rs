@@ -97,6 +97,31 @@ fn registry_registrar() {
     }
 }
 
+/// Moves alias `champion` of `MLOPS_CHILD_MODEL` (versions 1..=3) in the local registry
+/// at `MLOPS_CHILD_ALIAS_REGISTRY` to the next version, over and over, until killed.
+#[test]
+fn alias_mover() {
+    let Ok(root) = std::env::var("MLOPS_CHILD_ALIAS_REGISTRY") else {
+        return;
+    };
+    use mlops_core::{AliasChange, LocalRegistry, Registry};
+    let model = std::env::var("MLOPS_CHILD_MODEL").unwrap();
+    let reg = LocalRegistry::open(PathBuf::from(root)).unwrap();
+    loop {
+        let now = reg
+            .get_version_by_alias(&model, "champion")
+            .map(|v| v.version)
+            .unwrap_or(0);
+        reg.set_alias(
+            &model,
+            "champion",
+            now % 3 + 1,
+            &AliasChange::new("loop").by("mover"),
+        )
+        .unwrap();
+    }
+}
+
 /// Registers versions of `MLOPS_CHILD_MODEL` in the local registry at
 /// `MLOPS_CHILD_REGISTRY_LOOP`, each with a 1 MiB package, until killed.
 #[test]
@@ -271,4 +296,16 @@ fn mode_writer() {
     let mask = u32::from_str_radix(&umask, 8).unwrap();
     let files = crate::modes::check_tree(&root, mask);
     println!("checked {} files under umask {umask}", files.len());
+
+/// Syncs the local store `MLOPS_CHILD_SYNC_FROM` into `MLOPS_CHILD_SYNC_TO` once.
+#[test]
+fn sync_runner() {
+    let Ok(from) = std::env::var("MLOPS_CHILD_SYNC_FROM") else {
+        return;
+    };
+    let to = std::env::var("MLOPS_CHILD_SYNC_TO").unwrap();
+    use mlops_core::tracking::{LocalTracker, SyncOptions, sync};
+    let from = LocalTracker::open(from).unwrap();
+    let to = LocalTracker::open(to).unwrap();
+    sync(&from, &to, &SyncOptions::default()).unwrap();
 }

@@ -5,6 +5,7 @@
 //! environment variable naming the child's job (see `child`); without the variable
 //! those entry points return at once.
 
+mod alias_moves;
 mod audit;
 mod child;
 mod harness;
@@ -12,5 +13,8 @@ mod mlflow_server;
 #[cfg(unix)]
 mod modes;
 mod registry;
+mod run_delivery;
+mod secrets;
 mod store;
+mod sync_resume;
 mod tracking;

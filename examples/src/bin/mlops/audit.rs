@@ -1,4 +1,10 @@
-//! `mlops audit verify LOG` and `mlops audit show LOG`: check and read an audit log.
+//! `mlops audit verify LOG`, `mlops audit repair LOG` and `mlops audit show LOG`: check,
+//! repair after a crash, and read an audit log.
+//!
+//! A crash mid-append leaves a torn last line: that is not tampering, so `verify` gives
+//! it its own message and exit 2 (an error stopped the check, and it names `repair`);
+//! exit 1 stays for tampering only. `repair` cuts the torn bytes and records the repair
+//! as a new record; it refuses (exit 1) to touch a tampered log.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,10 +28,20 @@ pub enum Cmd {
 /// `mlops audit ...`
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Verify the hash chain: exit 0 intact, 1 tampered, 2 unreadable.
+    /// Verify the hash chain: exit 0 intact, 1 tampered, 2 torn tail (a crash
+    /// mid-append: run `mlops audit repair`) or unreadable.
     Verify {
         /// The audit log (JSON lines).
         log: PathBuf,
+    },
+    /// Cut a torn last record left by a crash and record the repair: exit 0 repaired
+    /// (or nothing to repair), 1 refused because the log is tampered, 2 error.
+    Repair {
+        /// The audit log (JSON lines).
+        log: PathBuf,
+        /// Who repairs (recorded in the repair record).
+        #[arg(long, default_value = "mlops-cli")]
+        actor: String,
     },
     /// Print the records as a timeline table (UTC times, causal links, a summary of each
     /// payload).
@@ -45,14 +61,41 @@ pub fn run(cmd: Cmd) -> CmdResult {
         AuditCmd::Verify { log } => match AuditLog::open(&log).verify() {
             Ok(v) => {
                 println!(
-                    "ok: {} records, head {}",
+                    "ok: {} records, head {}{}",
                     v.records,
-                    v.head.map(|h| h.to_string()).unwrap_or_else(|| "-".into())
+                    v.head.map(|h| h.to_string()).unwrap_or_else(|| "-".into()),
+                    if v.head_lagging {
+                        " (head file one record behind: an interrupted append, fixed by the next one)"
+                    } else {
+                        ""
+                    }
                 );
                 Ok(ExitCode::SUCCESS)
             }
             Err(e @ Error::AuditTampered { .. }) => {
                 println!("TAMPERED: {e}");
+                Ok(ExitCode::from(1))
+            }
+            Err(e @ Error::AuditTornTail { .. }) => {
+                println!("TORN TAIL (a crash, not tampering): {e}");
+                Ok(ExitCode::from(2))
+            }
+            Err(e) => Err(e.into()),
+        },
+        AuditCmd::Repair { log, actor } => match AuditLog::open(&log).repair(&actor) {
+            Ok(r) => {
+                match &r.record {
+                    Some(rec) => println!(
+                        "repaired: {} torn bytes cut, recorded as record {}",
+                        r.dropped_bytes, rec.seq
+                    ),
+                    None if r.head_rewritten => println!("repaired: head file brought up to date"),
+                    None => println!("nothing to repair"),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e @ Error::AuditTampered { .. }) => {
+                println!("REFUSED, the log is tampered: {e}");
                 Ok(ExitCode::from(1))
             }
             Err(e) => Err(e.into()),

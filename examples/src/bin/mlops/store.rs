@@ -158,12 +158,13 @@ pub fn run(cmd: Cmd) -> CmdResult {
                 },
             )?;
             println!(
-                "synced {} -> {}: {} experiments created, {} runs copied, {} already there, {} metric points, {} artifact files",
+                "synced {} -> {}: {} experiments created, {} runs copied, {} already there, {} partial copies redone, {} metric points, {} artifact files",
                 src.uri(),
                 dst.uri(),
                 r.experiments_created,
                 r.runs_copied,
                 r.runs_skipped,
+                r.runs_redone,
                 r.metric_points,
                 r.artifact_files
             );
