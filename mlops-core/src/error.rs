@@ -7,6 +7,16 @@
 
 use std::path::PathBuf;
 
+/// A stored entry (an experiment, a registered model) that could not be read and was
+/// skipped by a listing; reported with the file and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Unreadable {
+    /// The file that could not be read.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
 /// A specialised `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

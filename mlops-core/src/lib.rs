@@ -67,7 +67,7 @@ pub mod yaml;
 
 pub use audit::{AuditLog, AuditRecord, AuditRepair, AuditVerification, format_utc_ms, now_ms};
 pub use digest::{Digest, Hasher};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Unreadable};
 pub use lineage::{ColumnSchema, DatasetRef, ExperimentId, ModelUri, ModelVersionRef, RunId};
 pub use registry::{
     AliasChange, AliasMove, LocalRegistry, MlflowRegistry, ModelVersion, NewVersion,

@@ -44,7 +44,8 @@ pub use contract::{
 };
 pub use dataset::{Dataset, SNAPSHOT_ROW_GROUP, Split, SplitOptions, train_test_split};
 pub use drift::{
-    ColumnDrift, ColumnType, DriftConfig, DriftReport, Method, drift_from_profiles, drift_report,
+    ColumnDrift, ColumnIssue, ColumnType, DriftConfig, DriftReport, DriftVerdict, Method,
+    drift_from_profiles, drift_report,
 };
 pub use error::{Error, Result};
 pub use io::{FileFormat, read_frame, scan_frame};

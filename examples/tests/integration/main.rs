@@ -5,6 +5,7 @@
 mod cli;
 mod audit;
 mod data;
+mod drift_cli;
 mod eval;
 mod judge;
 mod monitor;

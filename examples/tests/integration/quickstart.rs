@@ -40,7 +40,44 @@ fn twice(cwd: &Path, uri: &str) {
         second.contains("(champion 0."),
         "the champion is evaluated on the same rows: {second}"
     );
-    assert!(second.contains("(delong): candidate"), "{second}");
+    assert!(
+        second.contains("PASS no_regression roc_auc_score (delong): candidate"),
+        "{second}"
+    );
+    // McNemar's test on accuracy ran on the same rows and says what it counted.
+    let mcnemar = second
+        .lines()
+        .find(|l| l.contains("no_regression accuracy_score (mcnemar)"))
+        .unwrap_or_else(|| panic!("no McNemar outcome: {second}"));
+    assert!(mcnemar.trim_start().starts_with("PASS"), "{mcnemar}");
+    let count = |label: &str| -> u64 {
+        let rest = &mcnemar[mcnemar
+            .find(label)
+            .unwrap_or_else(|| panic!("{label}: {mcnemar}"))
+            + label.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .find(|s| !s.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (b, c) = (
+        count("champion-only right "),
+        count("candidate-only right "),
+    );
+    assert!(
+        b + c > 0,
+        "two different models disagree on some rows: {mcnemar}"
+    );
+    let p: f64 = mcnemar
+        .rsplit("p = ")
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no p-value: {mcnemar}"));
+    assert!((0.0..=1.0).contains(&p), "{mcnemar}");
+    // The latency gate ran and passed (it times each row's fastest of several tries,
+    // so a loaded machine does not fail it).
+    assert!(second.contains("PASS latency"), "{second}");
     assert!(second.contains("alias champion -> 2 (was 1)"), "{second}");
     let third = quickstart(cwd, uri);
     assert!(

@@ -101,11 +101,27 @@ fn check_tag_value(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn get_u64(map: &Map, key: &str) -> u64 {
+/// A number `meta.yaml` must have: missing, it is an error naming the file.
+fn req_u64(map: &Map, path: &Path, key: &str) -> Result<u64> {
     map.get(key)
         .and_then(Value::as_i64)
         .map(|v| v.max(0) as u64)
-        .unwrap_or(0)
+        .ok_or_else(|| missing(path, key))
+}
+
+/// A text `meta.yaml` must have (it may be empty): missing, an error naming the file.
+fn req_string(map: &Map, path: &Path, key: &str) -> Result<String> {
+    match map.get(key) {
+        Some(Value::Null) | None => Err(missing(path, key)),
+        Some(v) => v.to_opt_string().ok_or_else(|| missing(path, key)),
+    }
+}
+
+fn missing(path: &Path, key: &str) -> Error {
+    Error::Malformed {
+        path: path.to_path_buf(),
+        problem: format!("field {key:?} is missing"),
+    }
 }
 
 fn get_opt_string(map: &Map, key: &str) -> Option<String> {
@@ -140,6 +156,7 @@ fn page<T>(items: Vec<T>, max_results: u32, token: Option<&str>, limit: u32) -> 
     Ok(Page {
         items,
         next_page_token: (end < total).then(|| end.to_string()),
+        skipped: Vec::new(),
     })
 }
 
@@ -234,11 +251,11 @@ impl LocalRegistry {
     }
 
     fn read_model(&self, name: &str) -> Result<RegisteredModel> {
-        let (_, meta) = self.model_meta(name)?;
+        let (path, meta) = self.model_meta(name)?;
         Ok(RegisteredModel {
-            name: get_opt_string(&meta, "name").unwrap_or_else(|| name.to_string()),
-            creation_timestamp: get_u64(&meta, "creation_timestamp"),
-            last_updated_timestamp: get_u64(&meta, "last_updated_timestamp"),
+            name: req_string(&meta, &path, "name")?,
+            creation_timestamp: req_u64(&meta, &path, "creation_timestamp")?,
+            last_updated_timestamp: req_u64(&meta, &path, "last_updated_timestamp")?,
             description: get_opt_string(&meta, "description"),
             tags: read_kv_dir(&self.model_dir(name).join("tags"))?,
             aliases: self.read_aliases(name)?,
@@ -296,7 +313,7 @@ impl LocalRegistry {
         version: u64,
         aliases: Option<&BTreeMap<String, u64>>,
     ) -> Result<ModelVersion> {
-        let (_, meta) = self.version_meta(name, version)?;
+        let (path, meta) = self.version_meta(name, version)?;
         let all_aliases;
         let aliases = match aliases {
             Some(a) => a,
@@ -305,12 +322,12 @@ impl LocalRegistry {
                 &all_aliases
             }
         };
-        let source = get_opt_string(&meta, "source").unwrap_or_default();
+        let source = req_string(&meta, &path, "source")?;
         Ok(ModelVersion {
             name: name.to_string(),
             version,
-            creation_timestamp: get_u64(&meta, "creation_timestamp"),
-            last_updated_timestamp: get_u64(&meta, "last_updated_timestamp"),
+            creation_timestamp: req_u64(&meta, &path, "creation_timestamp")?,
+            last_updated_timestamp: req_u64(&meta, &path, "last_updated_timestamp")?,
             description: get_opt_string(&meta, "description"),
             source,
             run_id: get_opt_string(&meta, "run_id")
@@ -533,6 +550,7 @@ impl Registry for LocalRegistry {
 
     fn search_models(&self, query: &ModelQuery) -> Result<Page<RegisteredModel>> {
         let mut models = Vec::new();
+        let mut skipped = Vec::new();
         for name in read_dir_names(&self.root.join("models"))? {
             if check_model_name(&name).is_err()
                 || !self.model_dir(&name).join("meta.yaml").is_file()
@@ -544,10 +562,22 @@ impl Registry for LocalRegistry {
             {
                 continue;
             }
-            models.push(self.read_model(&name)?);
+            match self.read_model(&name) {
+                Ok(m) => models.push(m),
+                // One model cut off by a killed writer must not hide all the others.
+                Err(e) => {
+                    tracing::warn!(model = %name, error = %e, "unreadable registered model skipped");
+                    skipped.push(crate::Unreadable {
+                        path: self.model_dir(&name).join("meta.yaml"),
+                        problem: e.to_string(),
+                    });
+                }
+            }
         }
         models.sort_by(|a, b| a.name.cmp(&b.name));
-        page(models, query.max_results, query.page_token.as_deref(), 1000)
+        let mut p = page(models, query.max_results, query.page_token.as_deref(), 1000)?;
+        p.skipped = skipped;
+        Ok(p)
     }
 
     fn rename_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel> {
@@ -732,13 +762,24 @@ impl Registry for LocalRegistry {
                 .collect(),
         };
         let mut out = Vec::new();
+        let mut skipped = Vec::new();
         for name in &names {
             let aliases = self.read_aliases(name)?;
             for v in self.version_dirs(name)?.into_iter().rev() {
                 let mv = match self.read_version(name, v, Some(&aliases)) {
                     Ok(mv) => mv,
                     Err(Error::VersionNotFound { .. }) => continue, // deleted
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(model = %name, version = v, error = %e, "unreadable model version skipped");
+                        skipped.push(crate::Unreadable {
+                            path: self
+                                .model_dir(name)
+                                .join(format!("version-{v}"))
+                                .join("meta.yaml"),
+                            problem: e.to_string(),
+                        });
+                        continue;
+                    }
                 };
                 if let Some(r) = &query.run_id
                     && mv.run_id.as_ref().map(RunId::as_str) != Some(r.as_str())
@@ -748,7 +789,9 @@ impl Registry for LocalRegistry {
                 out.push(mv);
             }
         }
-        page(out, query.max_results, query.page_token.as_deref(), 200_000)
+        let mut p = page(out, query.max_results, query.page_token.as_deref(), 200_000)?;
+        p.skipped = skipped;
+        Ok(p)
     }
 
     fn set_version_description(

@@ -344,6 +344,10 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass this back for the next page; `None` on the last page.
     pub next_page_token: Option<String>,
+    /// Entries that could not be read and were left out (a `meta.yaml` cut off by a
+    /// killed writer, a required field missing), with the file and the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<crate::Unreadable>,
 }
 
 /// Who moves an alias and why: recorded in the alias history and the audit log.

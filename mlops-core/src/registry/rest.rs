@@ -549,6 +549,7 @@ impl Registry for MlflowRegistry {
         Ok(Page {
             items,
             next_page_token: s(&r, "next_page_token").filter(|t| !t.is_empty()),
+            skipped: Vec::new(),
         })
     }
 
@@ -694,6 +695,7 @@ impl Registry for MlflowRegistry {
         Ok(Page {
             items,
             next_page_token: s(&r, "next_page_token").filter(|t| !t.is_empty()),
+            skipped: Vec::new(),
         })
     }
 

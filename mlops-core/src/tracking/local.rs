@@ -123,7 +123,32 @@ fn file_uri(path: &Path) -> String {
     )
 }
 
+/// A field `meta.yaml` must have: missing (or null), it is an error naming the file.
+fn required(m: &Map, path: &Path, key: &str) -> Result<String> {
+    m.get(key)
+        .and_then(|v| v.to_opt_string())
+        .ok_or_else(|| Error::Malformed {
+            path: path.to_path_buf(),
+            problem: format!("field {key:?} is missing"),
+        })
+}
+
 impl LocalTracker {
+    /// Experiments whose `meta.yaml` cannot be read (a writer killed mid-write, a field
+    /// missing): skipped by listings and searches, reported here with the reason.
+    pub fn unreadable_experiments(&self) -> Result<Vec<crate::Unreadable>> {
+        let mut out = Vec::new();
+        for d in self.experiment_dirs(ViewType::All)? {
+            if let Err(e) = self.read_experiment(&d) {
+                out.push(crate::Unreadable {
+                    path: d.join(META),
+                    problem: e.to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Opens (creating when missing) the store at `root`, with MLflow's default
     /// experiment `0` and the `.trash` folder.
     pub fn open(root: impl AsRef<Path>) -> Result<LocalTracker> {
@@ -200,17 +225,14 @@ impl LocalTracker {
         let p = dir.join(META);
         let text = fs::read_to_string(&p).map_err(|e| io(&p, e))?;
         let m = yaml::parse_map(&text, &p)?;
-        let s = |k: &str| m.get(k).and_then(|v| v.to_opt_string());
-        let experiment_id = s("experiment_id").ok_or_else(|| Error::Malformed {
-            path: p.clone(),
-            problem: "no experiment_id".into(),
-        })?;
+        let req = |k: &str| required(&m, &p, k);
+        let experiment_id = req("experiment_id")?;
         let tags = read_kv_dir(&dir.join("tags"))?;
         Ok(Experiment {
             experiment_id,
-            name: s("name").unwrap_or_default(),
-            artifact_location: s("artifact_location").unwrap_or_default(),
-            lifecycle_stage: s("lifecycle_stage").unwrap_or_else(|| "active".into()),
+            name: req("name")?,
+            artifact_location: req("artifact_location")?,
+            lifecycle_stage: req("lifecycle_stage")?,
             creation_time: m.get("creation_time").and_then(|v| v.as_i64()),
             last_update_time: m.get("last_update_time").and_then(|v| v.as_i64()),
             tags,
@@ -278,16 +300,21 @@ impl LocalTracker {
         let text = fs::read_to_string(&p).map_err(|e| io(&p, e))?;
         let m = yaml::parse_map(&text, &p)?;
         let s = |k: &str| m.get(k).and_then(|v| v.to_opt_string());
-        let run_id = s("run_id")
-            .or_else(|| s("run_uuid"))
-            .ok_or_else(|| Error::Malformed {
-                path: p.clone(),
-                problem: "no run_id".into(),
-            })?;
+        let req = |k: &str| required(&m, &p, k);
+        let run_id = match s("run_id") {
+            Some(id) => id,
+            None => req("run_uuid")?,
+        };
         let status = match m.get("status") {
             Some(Value::Int(i)) => RunStatus::from_int(*i),
             Some(Value::Str(s)) => RunStatus::parse(s).ok(),
-            _ => Some(RunStatus::Running),
+            None => {
+                return Err(Error::Malformed {
+                    path: p.clone(),
+                    problem: "field \"status\" is missing".into(),
+                });
+            }
+            _ => None,
         }
         .ok_or_else(|| Error::Malformed {
             path: p.clone(),
@@ -295,14 +322,15 @@ impl LocalTracker {
         })?;
         let info = RunInfo {
             run_id,
-            experiment_id: s("experiment_id").unwrap_or_default(),
+            experiment_id: req("experiment_id")?,
+            // Older MLflow versions kept the name only in the `mlflow.runName` tag.
             run_name: s("run_name").unwrap_or_default(),
             user_id: s("user_id").unwrap_or_default(),
             status,
             start_time: m.get("start_time").and_then(|v| v.as_i64()),
             end_time: m.get("end_time").and_then(|v| v.as_i64()),
-            artifact_uri: s("artifact_uri").unwrap_or_default(),
-            lifecycle_stage: s("lifecycle_stage").unwrap_or_else(|| "active".into()),
+            artifact_uri: req("artifact_uri")?,
+            lifecycle_stage: req("lifecycle_stage")?,
         };
         Ok((info, m))
     }
@@ -477,6 +505,20 @@ impl Tracker for LocalTracker {
             validate_key("experiment tag", &t.key)?;
         }
         let _lock = FileLock::acquire(&self.root.join(LOCK))?;
+        // An unreadable experiment may hold this name: creating it again could make a
+        // second experiment of the same name, so refuse, naming the file.
+        if self.get_experiment_by_name(name)?.is_none()
+            && let Some(bad) = self.unreadable_experiments()?.into_iter().next()
+        {
+            return Err(Error::Malformed {
+                path: bad.path,
+                problem: format!(
+                    "experiment {name:?} is not created while this experiment is unreadable \
+                     (it may hold that name); repair or remove it: {}",
+                    bad.problem
+                ),
+            });
+        }
         if let Some(e) = self.get_experiment_by_name(name)? {
             return Err(err(
                 "create_experiment",

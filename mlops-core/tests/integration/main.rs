@@ -8,6 +8,7 @@
 mod alias_moves;
 mod audit;
 mod child;
+mod corrupt_entries;
 mod harness;
 mod mlflow_server;
 #[cfg(unix)]

@@ -26,5 +26,8 @@ pub mod stats;
 pub use config::{ColumnType, Decision, DriftConfig, Method, default_method};
 pub use kolmogorov::kolmogorov_sf;
 pub use profiles::drift_from_profiles;
-pub use report::{ColumnDrift, Distribution, DriftReport, drift_report, infer_column_type};
+pub use report::{
+    ColumnDrift, ColumnIssue, Distribution, DriftReport, DriftVerdict, drift_report,
+    infer_column_type,
+};
 pub use stats::{Binned, NumericDtype, TestResult};

@@ -33,7 +33,8 @@ use crate::{Error, Result};
 use super::config::{ColumnType, DriftConfig, Method, default_method};
 use super::kolmogorov;
 use super::report::{
-    ColumnDrift, Distribution, DriftReport, categorical, error_entry, finish, summarise,
+    ColumnDrift, ColumnIssue, Distribution, DriftReport, categorical, error_entry, finish,
+    issue_entry, summarise,
 };
 use super::stats::{self, TestResult};
 
@@ -146,6 +147,11 @@ fn numeric_column(
                 "current"
             }
         ));
+        e.issue = Some(if rs.is_empty() {
+            ColumnIssue::NoValuesInReference
+        } else {
+            ColumnIssue::NoValuesInCurrent
+        });
         return e;
     }
     let mut hll = r.distinct.clone();
@@ -219,6 +225,11 @@ fn categorical_column(
     e.dropped_current = c.null_count as usize;
     if rc.iter().sum::<u64>() == 0 || cc.iter().sum::<u64>() == 0 {
         e.error = Some("no values in one of the profiles".into());
+        e.issue = Some(if rc.iter().sum::<u64>() == 0 {
+            ColumnIssue::NoValuesInReference
+        } else {
+            ColumnIssue::NoValuesInCurrent
+        });
         return e;
     }
     let method = config
@@ -262,9 +273,10 @@ pub fn drift_from_profiles(
             Error::InvalidArgument(format!("column {name:?} is not in the reference profile"))
         })?;
         let Some(c) = current.column(name) else {
-            columns.push(error_entry(
+            columns.push(issue_entry(
                 name,
                 ColumnType::Unknown,
+                ColumnIssue::MissingInCurrent,
                 "column is missing from the current profile".into(),
             ));
             continue;
@@ -281,9 +293,10 @@ pub fn drift_from_profiles(
         let entry = match ty {
             ColumnType::Numerical => numeric_column(name, r, c, config),
             ColumnType::Categorical => categorical_column(name, r, c, config),
-            other => error_entry(
+            other => issue_entry(
                 name,
                 other,
+                ColumnIssue::NotTested,
                 format!("{other:?} columns are not tested for drift").to_lowercase(),
             ),
         };

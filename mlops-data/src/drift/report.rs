@@ -5,8 +5,18 @@
 //! distributions used (or, for methods without bins, Evidently's binning for the
 //! picture) are kept so the report can be drawn without the data. A column that
 //! cannot be tested (empty after dropping, missing in the current frame, a method
-//! that does not fit its type) gets an `error` entry and does not count towards the
-//! drift share; nothing here panics on data.
+//! that does not fit its type) gets an `error` entry and an [`ColumnIssue`] saying why,
+//! and does not count towards the drift share; nothing here panics on data.
+//!
+//! Such a column is not a quiet pass: the report's [`DriftVerdict`] counts it. A change
+//! that is itself drift (a column missing or renamed in the current data, a numeric
+//! column arriving as text that does not parse, a column all null/NaN in the current
+//! data) makes the verdict `Drift`; what stops the comparison (an empty current frame,
+//! a reference column without values, a method that fails, nothing testable at all)
+//! makes it `Error`. Text and datetime columns are not tested, by Evidently's rule, and
+//! count for nothing. A numeric reference against text current values is compared as
+//! numbers when every value parses (`"1.0"` is 1, never the label `"1.0"` against
+//! `"1"`).
 //!
 //! Speed: each numeric column is sorted once (a radix sort, `stats::sort_f64_owned`)
 //! and every statistic walks the sorted arrays; columns are spread over threads.
@@ -63,11 +73,74 @@ pub struct ColumnDrift {
     pub distribution: Option<Distribution>,
     /// Why the column was not tested.
     pub error: Option<String>,
+    /// The kind of problem behind `error`, for machines (`None` when tested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<ColumnIssue>,
     /// For reports from profiles: a guaranteed bound on the error of `statistic`
     /// relative to the exact value on the raw data (0 when exact); `None` for reports
     /// on raw data and where no bound is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_bound: Option<f64>,
+}
+
+/// Why a column could not be tested, and what that means for the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnIssue {
+    /// The column is not in the current data (dropped or renamed): drift.
+    MissingInCurrent,
+    /// The current values are of another kind than the reference's (numbers arriving
+    /// as text that does not parse): drift.
+    TypeChanged,
+    /// Every current value is null, NaN or infinite: drift.
+    NoValuesInCurrent,
+    /// The current data has no rows at all: nothing to compare, an error.
+    EmptyCurrent,
+    /// Every reference value is null, NaN or infinite: an error.
+    NoValuesInReference,
+    /// The method could not run on the column: an error.
+    MethodFailed,
+    /// Text or datetime columns are not tested (Evidently's rule): counts for nothing.
+    NotTested,
+}
+
+impl ColumnIssue {
+    /// Whether the problem is itself drift (`true`) or stops the comparison (`false`,
+    /// except [`ColumnIssue::NotTested`], which is neither).
+    pub fn is_drift(self) -> bool {
+        matches!(
+            self,
+            ColumnIssue::MissingInCurrent
+                | ColumnIssue::TypeChanged
+                | ColumnIssue::NoValuesInCurrent
+        )
+    }
+}
+
+/// The dataset verdict, counting the columns that could not be tested.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftVerdict {
+    /// No dataset drift and every column testable (exit 0).
+    #[default]
+    NoDrift,
+    /// Dataset drift, or a column whose change is itself drift (exit 1).
+    Drift,
+    /// The comparison could not be made for some column, or for none at all (exit 2).
+    Error,
+}
+
+impl DriftVerdict {
+    /// The exit code of the verdict: 0, 1 or 2.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            DriftVerdict::NoDrift => 0,
+            DriftVerdict::Drift => 1,
+            DriftVerdict::Error => 2,
+        }
+    }
 }
 
 /// Drift of a whole dataset: one entry per column and the dataset verdict.
@@ -85,6 +158,9 @@ pub struct DriftReport {
     pub drift_share_threshold: f64,
     /// Whether `drift_share >= drift_share_threshold` (and something was tested).
     pub dataset_drift: bool,
+    /// The verdict with untestable columns counted (see the module docs).
+    #[serde(default)]
+    pub verdict: DriftVerdict,
 }
 
 /// Evidently's column type inference (new API, `infer_column_type`): floats are
@@ -169,12 +245,55 @@ fn label_counts(s: &Series) -> Result<(PlHashMap<String, u64>, usize)> {
     Ok((owned, s.len() - n))
 }
 
+/// Why a column's data could not be prepared.
+enum Unprepared {
+    /// The current values are not of the reference's kind.
+    TypeChanged(String),
+    /// Anything else.
+    Failed(Error),
+}
+
+impl From<PolarsError> for Unprepared {
+    fn from(e: PolarsError) -> Self {
+        Unprepared::Failed(e.into())
+    }
+}
+
+impl From<Error> for Unprepared {
+    fn from(e: Error) -> Self {
+        Unprepared::Failed(e)
+    }
+}
+
 fn prepare(
     reference: &Series,
     current: &Series,
     ty: ColumnType,
-) -> Result<(Prepared, usize, usize)> {
+) -> std::result::Result<(Prepared, usize, usize), Unprepared> {
     let numeric_dtype = reference.dtype().is_primitive_numeric();
+    if numeric_dtype && current.dtype() == &DataType::String {
+        // Numbers that arrived as text (a CSV column with one stray value, a quoted
+        // export): compared as numbers when every value parses, never as labels.
+        let parsed = current.cast(&DataType::Float64)?;
+        let bad = parsed.null_count() - current.null_count();
+        if bad > 0 {
+            let example = current
+                .str()?
+                .iter()
+                .zip(parsed.f64()?.iter())
+                .find_map(|(s, v)| match (s, v) {
+                    (Some(s), None) => Some(s.to_string()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            return Err(Unprepared::TypeChanged(format!(
+                "numeric in the reference ({}), text in the current data: {bad} value(s) are \
+                 not numbers, e.g. {example:?}",
+                reference.dtype()
+            )));
+        }
+        return prepare(reference, &parsed, ty);
+    }
     if numeric_dtype && current.dtype().is_primitive_numeric() {
         let (r, dr) = finite_sorted(reference)?;
         let (c, dc) = finite_sorted(current)?;
@@ -222,11 +341,16 @@ fn prepare(
         ));
     }
     if ty == ColumnType::Numerical {
-        return Err(Error::InvalidArgument(format!(
+        let msg = format!(
             "numerical column has non-numeric type {} / {}",
             reference.dtype(),
             current.dtype()
-        )));
+        );
+        return Err(if numeric_dtype {
+            Unprepared::TypeChanged(msg)
+        } else {
+            Unprepared::Failed(Error::InvalidArgument(msg))
+        });
     }
     let (rm, dr) = label_counts(reference)?;
     let (cm, dc) = label_counts(current)?;
@@ -376,7 +500,10 @@ pub(super) fn finish(
             e.error_bound = bound;
             e.error = None;
         }
-        Err(err) => e.error = Some(err.to_string()),
+        Err(err) => {
+            e.error = Some(err.to_string());
+            e.issue = Some(ColumnIssue::MethodFailed);
+        }
     }
     e
 }
@@ -398,8 +525,21 @@ pub(super) fn error_entry(column: &str, ty: ColumnType, msg: String) -> ColumnDr
         dropped_current: 0,
         distribution: None,
         error: Some(msg),
+        issue: None,
         error_bound: None,
     }
+}
+
+/// An error entry with its issue.
+pub(super) fn issue_entry(
+    column: &str,
+    ty: ColumnType,
+    issue: ColumnIssue,
+    msg: String,
+) -> ColumnDrift {
+    let mut e = error_entry(column, ty, msg);
+    e.issue = Some(issue);
+    e
 }
 
 fn column_drift(
@@ -410,15 +550,21 @@ fn column_drift(
     config: &DriftConfig,
 ) -> ColumnDrift {
     if !matches!(ty, ColumnType::Numerical | ColumnType::Categorical) {
-        return error_entry(
+        return issue_entry(
             name,
             ty,
+            ColumnIssue::NotTested,
             format!("{ty:?} columns are not tested for drift").to_lowercase(),
         );
     }
     let (data, dr, dc) = match prepare(reference, current, ty) {
         Ok(p) => p,
-        Err(e) => return error_entry(name, ty, e.to_string()),
+        Err(Unprepared::TypeChanged(msg)) => {
+            return issue_entry(name, ty, ColumnIssue::TypeChanged, msg);
+        }
+        Err(Unprepared::Failed(e)) => {
+            return issue_entry(name, ty, ColumnIssue::MethodFailed, e.to_string());
+        }
     };
     let (n_ref, n_cur, n_unique, dist) = match &data {
         Prepared::Numeric {
@@ -465,10 +611,16 @@ fn column_drift(
             "no finite values left in the {} data",
             if n_ref == 0 { "reference" } else { "current" }
         ));
+        entry.issue = Some(if n_ref == 0 {
+            ColumnIssue::NoValuesInReference
+        } else {
+            ColumnIssue::NoValuesInCurrent
+        });
         return entry;
     }
     let Some(dist) = dist else {
         entry.error = Some("no data".into());
+        entry.issue = Some(ColumnIssue::MethodFailed);
         return entry;
     };
     let method = config
@@ -525,7 +677,12 @@ pub fn drift_report(
         let ty = ty.unwrap_or_else(|| infer_column_type(r));
         match c {
             Some(c) => column_drift(name, ty, r, c, config),
-            None => error_entry(name, ty, "column is missing from the current data".into()),
+            None => issue_entry(
+                name,
+                ty,
+                ColumnIssue::MissingInCurrent,
+                "column is missing from the current data (dropped or renamed)".into(),
+            ),
         }
     };
     let threads = std::thread::available_parallelism()
@@ -576,7 +733,17 @@ pub fn drift_report(
             })
         })
         .collect();
-    Ok(summarise(columns, config.drift_share))
+    let mut report = summarise(columns, config.drift_share);
+    if current.height() == 0 {
+        for c in &mut report.columns {
+            if c.issue != Some(ColumnIssue::NotTested) {
+                c.issue = Some(ColumnIssue::EmptyCurrent);
+                c.error = Some("the current data has no rows".into());
+            }
+        }
+        report.verdict = DriftVerdict::Error;
+    }
+    Ok(report)
 }
 
 /// Builds the dataset verdict from per-column entries.
@@ -591,12 +758,28 @@ pub(crate) fn summarise(columns: Vec<ColumnDrift>, drift_share_threshold: f64) -
     } else {
         n_drifted as f64 / n_tested as f64
     };
+    let dataset_drift = n_tested > 0 && drift_share >= drift_share_threshold;
+    let issues = || {
+        columns
+            .iter()
+            .filter(|c| c.error.is_some())
+            .map(|c| c.issue.unwrap_or(ColumnIssue::MethodFailed))
+    };
+    let verdict = if n_tested == 0 || issues().any(|i| !i.is_drift() && i != ColumnIssue::NotTested)
+    {
+        DriftVerdict::Error
+    } else if dataset_drift || issues().any(ColumnIssue::is_drift) {
+        DriftVerdict::Drift
+    } else {
+        DriftVerdict::NoDrift
+    };
     DriftReport {
         columns,
         n_tested,
         n_drifted,
         drift_share,
         drift_share_threshold,
-        dataset_drift: n_tested > 0 && drift_share >= drift_share_threshold,
+        dataset_drift,
+        verdict,
     }
 }

@@ -1,6 +1,6 @@
 //! Drift statistics against SciPy/Evidently test vectors, report behaviour, renders.
 
-use mlops_data::drift::{self, ColumnType, DriftConfig, Method, stats};
+use mlops_data::drift::{self, ColumnIssue, ColumnType, DriftConfig, DriftVerdict, Method, stats};
 use polars::prelude::*;
 use serde_json::Value;
 
@@ -451,7 +451,69 @@ fn empty_and_missing_columns_are_errors_not_crashes() {
     assert!(drift::drift_report(&reference, &current, &cfg).is_err());
 }
 
-fn html_report() -> String {
+/// Unusable columns are not a quiet pass: each says why (`issue`) and counts in the
+/// verdict; a change that is itself drift makes it `Drift`, what stops the comparison
+/// makes it `Error`.
+#[test]
+fn unusable_columns_count_in_the_verdict() {
+    let n = 400;
+    let x: Vec<f64> = (0..n).map(|i| (i % 37) as f64 / 3.0).collect();
+    let k: Vec<i64> = (0..n).map(|i| (i % 3) as i64).collect();
+    let reference = df!("x" => x.clone(), "k" => k.clone(), "y" => x.clone()).expect("frame");
+    let same = reference.clone();
+    let r = drift::drift_report(&reference, &same, &DriftConfig::default()).expect("report");
+    assert_eq!(r.verdict, DriftVerdict::NoDrift);
+    assert_eq!(r.verdict.exit_code(), 0);
+
+    // A column renamed in the current data: drift, not a quiet pass.
+    let renamed = df!("x" => x.clone(), "k" => k.clone(), "y_new" => x.clone()).expect("frame");
+    let r = drift::drift_report(&reference, &renamed, &DriftConfig::default()).expect("report");
+    assert_eq!(col(&r, "y").issue, Some(ColumnIssue::MissingInCurrent));
+    assert!(!r.dataset_drift, "the drift share alone would pass it");
+    assert_eq!(r.verdict, DriftVerdict::Drift);
+
+    // A column all NaN in the current data: drift.
+    let nan = df!("x" => x.clone(), "k" => k.clone(), "y" => vec![f64::NAN; n]).expect("frame");
+    let r = drift::drift_report(&reference, &nan, &DriftConfig::default()).expect("report");
+    assert_eq!(col(&r, "y").issue, Some(ColumnIssue::NoValuesInCurrent));
+    assert_eq!(r.verdict, DriftVerdict::Drift);
+
+    // Numbers arriving as text: compared as numbers when they parse ("1.0" is 1, so
+    // the integer categories match), a type change when they do not.
+    let as_text = |v: &[f64]| v.iter().map(|f| format!("{f:.1}")).collect::<Vec<_>>();
+    let k_text: Vec<String> = k.iter().map(|i| format!("{i}.0")).collect();
+    let text = df!("x" => as_text(&x), "k" => k_text, "y" => as_text(&x)).expect("frame");
+    let r = drift::drift_report(&reference, &text, &DriftConfig::default()).expect("report");
+    assert!(col(&r, "k").error.is_none(), "{:?}", col(&r, "k").error);
+    assert!(!col(&r, "k").drifted, "\"1.0\" is the category 1");
+    assert_eq!(r.verdict, DriftVerdict::NoDrift);
+    let mut bad = as_text(&x);
+    bad[7] = "n/a".into();
+    let text = df!("x" => bad, "k" => k.clone(), "y" => x.clone()).expect("frame");
+    let r = drift::drift_report(&reference, &text, &DriftConfig::default()).expect("report");
+    assert_eq!(col(&r, "x").issue, Some(ColumnIssue::TypeChanged));
+    assert!(col(&r, "x").error.as_deref().unwrap_or("").contains("n/a"));
+    assert_eq!(r.verdict, DriftVerdict::Drift);
+
+    // An empty current frame: nothing to compare, an error.
+    let empty = reference.head(Some(0));
+    let r = drift::drift_report(&reference, &empty, &DriftConfig::default()).expect("report");
+    assert!(
+        r.columns
+            .iter()
+            .all(|c| c.issue == Some(ColumnIssue::EmptyCurrent))
+    );
+    assert_eq!(r.verdict, DriftVerdict::Error);
+    assert_eq!(r.verdict.exit_code(), 2);
+
+    // A reference column without values: an error.
+    let ref_nan = df!("x" => vec![f64::NAN; n], "k" => k).expect("frame");
+    let r = drift::drift_report(&ref_nan, &same, &DriftConfig::default()).expect("report");
+    assert_eq!(col(&r, "x").issue, Some(ColumnIssue::NoValuesInReference));
+    assert_eq!(r.verdict, DriftVerdict::Error);
+}
+
+fn html_report() -> (String, usize) {
     let (reference, current) = frames(3000, 2500);
     let mut reference = reference;
     reference
@@ -462,12 +524,12 @@ fn html_report() -> String {
         .with_column(Column::new("empty".into(), vec![1.0; 2500]))
         .expect("column");
     let r = drift::drift_report(&reference, &current, &DriftConfig::default()).expect("report");
-    r.to_html("Drift <test> report")
+    (r.to_html("Drift <test> report"), r.columns.len())
 }
 
 #[test]
 fn html_report_is_self_contained() {
-    let html = html_report();
+    let (html, _) = html_report();
     assert!(
         !html.contains("<script src") && !html.contains("<link"),
         "self-contained"
@@ -477,7 +539,7 @@ fn html_report_is_self_contained() {
 #[test]
 #[ignore = "needs chromium (scripts/test installs it)"]
 fn html_report_renders_in_headless_chromium() {
-    let html = html_report();
+    let (html, n) = html_report();
     let chromium = std::path::Path::new("/usr/bin/chromium");
     assert!(
         chromium.exists(),
@@ -513,7 +575,6 @@ fn html_report_renders_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     let dom = String::from_utf8_lossy(&out.stdout);
-    let n = r.columns.len();
     assert_eq!(
         dom.matches("class=\"drift-row\"").count(),
         n,

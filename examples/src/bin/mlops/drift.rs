@@ -1,12 +1,18 @@
 //! `mlops drift`: compare current data with reference data, column by column.
 //!
-//! Exit codes: 0 no dataset drift, 1 dataset drift, 2 an error stopped the work.
+//! Exit codes: 0 no dataset drift, 1 dataset drift (or a column whose change is itself
+//! drift: missing or renamed, numbers arriving as text, all null/NaN), 2 an error
+//! stopped the work (unreadable input, an empty current file, a column that could not
+//! be compared, nothing testable). The JSON says per column why it was not tested
+//! (`issue`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use mlops_data::{DriftConfig, DriftReport, Method, drift_report, read_frame};
+use mlops_data::{
+    ColumnIssue, DriftConfig, DriftReport, DriftVerdict, Method, drift_report, read_frame,
+};
 
 use crate::CmdResult;
 
@@ -14,7 +20,8 @@ use crate::CmdResult;
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
     /// Compare current data with reference data (CSV or Parquet): exit 0 no dataset
-    /// drift, 1 dataset drift, 2 error.
+    /// drift, 1 dataset drift or a column changed beyond comparison (missing, text
+    /// instead of numbers, all NaN), 2 error (empty current file, untestable column).
     Drift(DriftArgs),
 }
 
@@ -62,6 +69,8 @@ struct JsonColumn<'a> {
     n_current: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issue: Option<ColumnIssue>,
 }
 
 /// The command's JSON output.
@@ -70,6 +79,7 @@ struct JsonOut<'a> {
     columns: Vec<JsonColumn<'a>>,
     drift_share: f64,
     dataset_drift: bool,
+    verdict: DriftVerdict,
 }
 
 fn finite(v: Option<f64>) -> Option<f64> {
@@ -91,10 +101,12 @@ fn to_json(report: &DriftReport) -> serde_json::Result<String> {
                 n_reference: c.n_reference,
                 n_current: c.n_current,
                 error: c.error.as_deref(),
+                issue: c.issue,
             })
             .collect(),
         drift_share: report.drift_share,
         dataset_drift: report.dataset_drift,
+        verdict: report.verdict,
     };
     serde_json::to_string_pretty(&out)
 }
@@ -133,10 +145,16 @@ pub fn run(cmd: Cmd) -> CmdResult {
         println!("{}", to_json(&report)?);
     } else {
         print!("{}", report.to_table());
+        let untested: Vec<String> = report
+            .columns
+            .iter()
+            .filter(|c| c.issue.is_some_and(|i| i != ColumnIssue::NotTested))
+            .map(|c| format!("{} ({})", c.column, c.error.as_deref().unwrap_or("")))
+            .collect();
+        if !untested.is_empty() {
+            println!("not comparable: {}", untested.join("; "));
+        }
+        println!("verdict: {:?}", report.verdict);
     }
-    Ok(if report.dataset_drift {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(report.verdict.exit_code()))
 }
