@@ -67,12 +67,16 @@ pub struct AliasMove {
 }
 
 impl AliasMove {
-    /// The time moves are ordered by: the server's second when it gave one (so movers
-    /// with skewed clocks are ordered by one clock), with the mover's milliseconds
-    /// within it; the mover's clock otherwise.
+    /// The time moves are ordered and dated by: the mover's clock, held inside the
+    /// second the server dated the move when it gave one. Movers with skewed clocks are
+    /// so ordered by the server's clock across seconds (and by their own within one),
+    /// and a mover whose clock agrees with the server's keeps its milliseconds.
     pub fn effective_ms(&self) -> u64 {
         match self.server_time_ms {
-            Some(s) => s / 1000 * 1000 + self.time_ms % 1000,
+            Some(s) => {
+                let second = s / 1000 * 1000;
+                self.time_ms.clamp(second, second + 999)
+            }
             None => self.time_ms,
         }
     }
@@ -194,7 +198,14 @@ mod tests {
         assert_eq!(version_at(&[a.clone(), b.clone()], u64::MAX), Some(1));
         a.server_time_ms = Some(100_000);
         b.server_time_ms = Some(101_000);
-        assert_eq!(b.effective_ms(), 101_500);
+        assert_eq!(b.effective_ms(), 101_000);
+        let mut in_step = mv(100_250, None, None, Set);
+        in_step.server_time_ms = Some(100_000);
+        assert_eq!(
+            in_step.effective_ms(),
+            100_250,
+            "an agreeing clock keeps its ms"
+        );
         assert_eq!(version_at(&[b.clone(), a.clone()], u64::MAX), Some(2));
         assert_eq!(version_at(&[b.clone(), a.clone()], 100_500), Some(1));
         // Intended and aborted moves are not moves.
