@@ -2,8 +2,8 @@
 //! The one integration-test binary of `mlops-examples`: the `mlops` command line and the
 //! quickstart run as processes, the way a CI job or a newcomer runs them.
 
-mod cli;
 mod audit;
+mod cli;
 mod data;
 mod drift_cli;
 mod eval;

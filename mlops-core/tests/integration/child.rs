@@ -296,6 +296,7 @@ fn mode_writer() {
     let mask = u32::from_str_radix(&umask, 8).unwrap();
     let files = crate::modes::check_tree(&root, mask);
     println!("checked {} files under umask {umask}", files.len());
+}
 
 /// Syncs the local store `MLOPS_CHILD_SYNC_FROM` into `MLOPS_CHILD_SYNC_TO` once.
 #[test]
