@@ -72,6 +72,7 @@ fn twice(cwd: &Path, uri: &str) {
     let p: f64 = mcnemar
         .rsplit("p = ")
         .next()
+        .and_then(|s| s.split(';').next())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or_else(|| panic!("no p-value: {mcnemar}"));
     assert!((0.0..=1.0).contains(&p), "{mcnemar}");
