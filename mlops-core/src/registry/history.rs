@@ -67,20 +67,21 @@ pub struct AliasMove {
 }
 
 impl AliasMove {
-    /// The time moves are ordered and dated by: the mover's clock, held inside the
-    /// second the server dated the move when it gave one. Movers with skewed clocks are
-    /// so ordered by the server's clock across seconds (and by their own within one),
-    /// and a mover whose clock agrees with the server's keeps its milliseconds.
+    /// The time moves are ordered and dated by: the mover's clock, unless the server
+    /// dated the move and the two disagree by more than [`SERVER_DATE_TOLERANCE_MS`]
+    /// (a mover with a skewed clock), then the server's. The server's `Date` header is
+    /// whole seconds and may lag by about one (servers cache it), so within that
+    /// tolerance the mover's milliseconds are the better clock.
     pub fn effective_ms(&self) -> u64 {
         match self.server_time_ms {
-            Some(s) => {
-                let second = s / 1000 * 1000;
-                self.time_ms.clamp(second, second + 999)
-            }
-            None => self.time_ms,
+            Some(s) if s.abs_diff(self.time_ms) > SERVER_DATE_TOLERANCE_MS => s,
+            _ => self.time_ms,
         }
     }
 }
+
+/// How far a mover's clock may be from the server's `Date` before the server's is used.
+pub const SERVER_DATE_TOLERANCE_MS: u64 = 2_000;
 
 /// A fresh move id (16 hex digits).
 pub(crate) fn new_move_id() -> String {

@@ -75,7 +75,7 @@ mod local;
 mod rest;
 mod sync;
 
-pub use history::{AliasMove, AliasMoveKind, MoveState};
+pub use history::{AliasMove, AliasMoveKind, MoveState, SERVER_DATE_TOLERANCE_MS};
 pub use local::LocalRegistry;
 pub use rest::MlflowRegistry;
 pub use sync::{ModelSyncReport, TAG_SYNC_SOURCE_RUN, sync_models};

@@ -16,9 +16,9 @@
 //! `mlops.alias_history.<alias>.<time_ms, 13 digits>.<first 8 hex of the move id>`
 //! whose value is the [`AliasMove`] as JSON (about 250 bytes). The intent is written
 //! first and the same tag is overwritten with the confirmed move (`registry/alias.rs`).
-//! The server's `Date` answer to the alias call dates the move
-//! ([`AliasMove::server_time_ms`]), so moves from clients with skewed clocks are ordered
-//! by the server's clock (to the second; the mover's milliseconds order within one). Why tags: they are the only per-model
+//! The server's `Date` answer to the alias call is recorded with the move
+//! ([`AliasMove::server_time_ms`]); a mover whose clock is more than 2 s off the server's
+//! is ordered by the server's ([`AliasMove::effective_ms`]). Why tags: they are the only per-model
 //! key-value storage MLflow's API offers, every MLflow client can read them, they move
 //! with the model on rename and go with it on delete, and one tag per move means a move
 //! never rewrites an earlier record (append-only without a read-modify-write race). The
