@@ -265,7 +265,9 @@ fn monitor_dora_and_audit_show_on_the_quickstart_model() {
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("window    0"), "{stdout}");
-    // --follow never exits 1; it stops after --max-polls here
+    // --follow never exits 1; it stops after --max-polls here; the gauges go to a
+    // textfile-collector file after every poll
+    let metrics = dir.path().join("monitor.prom");
     let (code, stdout, _) = run(
         dir.path(),
         bin,
@@ -285,9 +287,17 @@ fn monitor_dora_and_audit_show_on_the_quickstart_model() {
             "--tracking-uri",
             uri,
             "--json",
+            "--metrics-file",
+            metrics.to_str().unwrap(),
         ],
     );
     assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("# TYPE mlops_monitor_drift_share gauge")
+            && text.contains("mlops_monitor_windows_total{model=\"models:/winequality-good/1\"} 3"),
+        "{text}"
+    );
     assert_eq!(
         stdout.lines().count(),
         3,

@@ -290,3 +290,59 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
     assert_eq!(d.change_failure_rate, Some(0.5));
     assert!(d.to_table().contains("change failure rate"));
 }
+
+#[test]
+fn a_command_retrain_step_gets_the_data_and_prints_its_candidate() {
+    use mlops_deploy::retrain::{CommandStep, RetrainStep};
+    let dir = tempfile::tempdir().unwrap();
+    let registry = LocalRegistry::open(dir.path().join("mlruns")).unwrap();
+    let train = features(500, 50, Scenario::default());
+    registered_model(&registry, "m", &train);
+    let recent = train.select(["x0", "x1", "x2", "label"]).unwrap();
+    let fired = Fired {
+        policy: "p".into(),
+        incident: "p#0".into(),
+        window: 0,
+        window_profile: None,
+        time_ms: None,
+        value: None,
+        reason: "test".into(),
+    };
+    let digest = mlops_core::Digest::of_bytes(b"x");
+    let req = RetrainRequest {
+        fired: &fired,
+        model: "m",
+        champion_version: Some(1),
+        recent: &recent,
+        trigger_record: digest,
+    };
+    // the program sees the recent rows as Parquet and the firing as JSON
+    let script = format!(
+        r#"test -s "$MLOPS_RECENT_DATA" && test "$MLOPS_MODEL" = m && echo "$MLOPS_TRIGGER" | grep -q '"incident":"p#0"' && echo training... && echo '{{"package": "{digest}", "started_ms": 5}}'"#
+    );
+    let mut step = CommandStep {
+        program: "sh".into(),
+        args: vec!["-c".into(), script],
+    };
+    let c = step.retrain(&req).unwrap();
+    assert_eq!(c.package, digest);
+    assert_eq!(c.started_ms, Some(5));
+    // a failing program: its exit status and the tail of its stderr
+    let mut bad = CommandStep {
+        program: "sh".into(),
+        args: vec!["-c".into(), "echo 'no GPU left' >&2; exit 3".into()],
+    };
+    let e = bad.retrain(&req).unwrap_err().to_string();
+    assert!(e.contains("no GPU left") && e.contains('3'), "{e}");
+    // a program that prints something else
+    let mut odd = CommandStep {
+        program: "sh".into(),
+        args: vec!["-c".into(), "echo done".into()],
+    };
+    assert!(
+        odd.retrain(&req)
+            .unwrap_err()
+            .to_string()
+            .contains("not a candidate")
+    );
+}
