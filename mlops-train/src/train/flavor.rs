@@ -284,11 +284,15 @@ impl LinfaModel {
                 return Prediction::Values((x.dot(&c) + *intercept).to_vec());
             }
             Estimator::Logistic { model } => {
-                let p1 = model.predict_probabilities(x);
+                // linfa gives the probability of its *positive* class, which is the
+                // more frequent class of the training labels, not class 1.
+                let pos = model.labels().pos.class;
+                let p_pos = model.predict_probabilities(x);
                 let mut p = Array2::zeros((x.nrows(), 2));
-                for (i, v) in p1.iter().enumerate() {
-                    p[[i, 0]] = 1.0 - v;
-                    p[[i, 1]] = *v;
+                for (i, v) in p_pos.iter().enumerate() {
+                    let p1 = if pos == 1 { *v } else { 1.0 - v };
+                    p[[i, 0]] = 1.0 - p1;
+                    p[[i, 1]] = p1;
                 }
                 p
             }

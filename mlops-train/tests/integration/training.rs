@@ -42,6 +42,37 @@ fn binary_logistic_on_winequality() {
 }
 
 #[test]
+fn binary_logistic_with_a_rare_positive_class() {
+    // Class 1 ("yes", quality >= 7, about 14% of rows) is the minority: linfa's own
+    // positive class is then class 0, and its probabilities must be turned around.
+    let wine = winequality()
+        .lazy()
+        .with_column(
+            when(col("quality").gt_eq(lit(7)))
+                .then(lit("yes"))
+                .otherwise(lit("no"))
+                .alias("rare"),
+        )
+        .collect()
+        .unwrap();
+    let (tr, te) = split(&wine, 0.25, 1);
+    let c = cfg(
+        &tr,
+        "rare",
+        TargetTask::Classification,
+        Algorithm::logistic(),
+    );
+    let m = train(&tr, &c).unwrap();
+    assert_eq!(m.classes(), ["no", "yes"]);
+    let e = evaluate(&m, &te).unwrap();
+    let acc = e.metric("accuracy_score").unwrap();
+    let auc = e.metric("roc_auc_score").unwrap();
+    eprintln!("winequality rare-class logistic: accuracy {acc:.4}, roc auc {auc:.4}");
+    assert!(auc > 0.75, "{auc}");
+    assert!(acc > 0.80, "{acc}");
+}
+
+#[test]
 fn every_classifier_learns_iris() {
     let (tr, te) = split(&iris(), 0.3, 2);
     for alg in [
