@@ -132,11 +132,9 @@ fn a_controller_killed_at_random_points_resumes_and_promotes_exactly_once() {
     let (code, out, err) = mlops(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("promoted"), "{out}");
-    // The alias points at version 2 and was never moved there twice. (Its history
-    // records the move only when the kill did not fall inside the registry's own
-    // window between writing the alias and appending its history: LocalRegistry moves
-    // the alias first today; the intent-first alias move of issue 10 closes that
-    // window, after which this can be `== 1`.)
+    // The alias points at version 2 and was moved there exactly once: the alias move
+    // records its intent first, so a kill leaves an intent that the next move settles
+    // (`Aborted` when the alias did not move) and exactly one `Done` move to 2.
     assert_eq!(
         reg.get_version_by_alias("fraud", "champion")
             .unwrap()
@@ -144,8 +142,15 @@ fn a_controller_killed_at_random_points_resumes_and_promotes_exactly_once() {
         2
     );
     let h = reg.alias_history("fraud", "champion").unwrap();
-    let to_canary: Vec<_> = h.iter().filter(|m| m.to_version == Some(2)).collect();
-    assert!(to_canary.len() <= 1, "{h:?}");
+    let to_canary: Vec<_> = h
+        .iter()
+        .filter(|m| {
+            m.to_version == Some(2)
+                && m.from_version != Some(2)
+                && m.state == mlops_core::registry::MoveState::Done
+        })
+        .collect();
+    assert_eq!(to_canary.len(), 1, "{h:?}");
     if let Some(m) = to_canary.first() {
         assert_eq!(m.from_version, Some(1));
         assert!(
