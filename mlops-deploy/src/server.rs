@@ -874,24 +874,7 @@ async fn predict_request(
     span.record("variant", routing.arms[arm_index].name.as_str());
     span.record("status", status);
     span.in_scope(|| tracing::debug!(latency_ms = latency * 1000.0, rows, "answered"));
-    let labels = ArmLabels {
-        model: arm.model.name().to_string(),
-        version: arm.model.version().to_string(),
-        variant: arm.name.clone(),
-    };
-    app.metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            model: labels.model.clone(),
-            version: labels.version.clone(),
-            variant: labels.variant.clone(),
-            code: status.to_string(),
-        })
-        .inc();
-    app.metrics.duration.get_or_create(&labels).observe(latency);
-    if status >= 500 {
-        app.metrics.prediction_errors.get_or_create(&labels).inc();
-    }
+    let labels = record_request(&app.metrics, arm, status, latency);
     arm.counters.record(status, rows, latency);
     let (inputs, prediction, table) = match logged {
         Some((b, p, t)) => (Some(b), Some(p), Some(t)),
@@ -961,24 +944,7 @@ fn mirror(app: Arc<App>, shadow: Arm, table: Arc<Table>, request_id: String, ts_
         };
         let rows = inputs.as_ref().map_or(0, |b| b.rows());
         shadow.counters.record(status, rows, latency);
-        let labels = ArmLabels {
-            model: shadow.model.name().to_string(),
-            version: shadow.model.version().to_string(),
-            variant: shadow.name.clone(),
-        };
-        app.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                model: labels.model.clone(),
-                version: labels.version.clone(),
-                variant: labels.variant.clone(),
-                code: status.to_string(),
-            })
-            .inc();
-        app.metrics.duration.get_or_create(&labels).observe(latency);
-        if status >= 500 {
-            app.metrics.prediction_errors.get_or_create(&labels).inc();
-        }
+        let labels = record_request(&app.metrics, &shadow, status, latency);
         if let Some(log) = &app.log {
             log.send(LogRecord {
                 request_id,
@@ -993,4 +959,28 @@ fn mirror(app: Arc<App>, shadow: Arm, table: Arc<Table>, request_id: String, ts_
             });
         }
     });
+}
+
+/// Counts one answered request of `arm` in the request, latency and error families
+/// (primary arms and the shadow alike) and returns the arm's labels.
+fn record_request(metrics: &Metrics, arm: &Arm, status: u16, latency: f64) -> ArmLabels {
+    let labels = ArmLabels {
+        model: arm.model.name().to_string(),
+        version: arm.model.version().to_string(),
+        variant: arm.name.clone(),
+    };
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            model: labels.model.clone(),
+            version: labels.version.clone(),
+            variant: labels.variant.clone(),
+            code: status.to_string(),
+        })
+        .inc();
+    metrics.duration.get_or_create(&labels).observe(latency);
+    if status >= 500 {
+        metrics.prediction_errors.get_or_create(&labels).inc();
+    }
+    labels
 }
