@@ -727,16 +727,58 @@ async fn read_body(
         .and_then(|v| v.parse::<u64>().ok())
         && len > limit as u64
     {
+        drain(body).await;
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if e.to_string().contains("length limit") {
-            too_large()
-        } else {
-            InputError::bad_request("The request body could not be read")
+    let mut body = body;
+    let mut buf = Vec::new();
+    loop {
+        let Some(frame) = next_frame(&mut body).await else {
+            return Ok(buf.into());
+        };
+        let Ok(frame) = frame else {
+            return Err(InputError::bad_request(
+                "The request body could not be read",
+            ));
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                drain(body).await;
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
         }
-    })
+    }
 }
+
+async fn next_frame(
+    body: &mut Body,
+) -> Option<Result<http_body::Frame<axum::body::Bytes>, axum::Error>> {
+    use axum::body::HttpBody;
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await
+}
+
+/// Reads and discards what is left of a refused body (at most [`DRAIN_BYTES`], for at most
+/// [`DRAIN_TIME`]) so the client, which is usually still sending, reads the 413 instead of a
+/// connection reset: closing a socket with unread data makes the kernel send RST, and the
+/// client then loses the answer it had not yet read.
+async fn drain(mut body: Body) {
+    let discard = async {
+        let mut seen = 0usize;
+        while seen < DRAIN_BYTES {
+            match next_frame(&mut body).await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
+}
+
+/// Most bytes of a refused (413) body read and thrown away before answering.
+const DRAIN_BYTES: usize = 8 << 20;
+/// Longest time spent throwing a refused body away.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 async fn answer(
     app: &App,
