@@ -9,6 +9,7 @@ mod drift_cli;
 mod eval;
 mod judge;
 mod monitor;
+mod pipeline;
 mod quickstart;
 mod rollout;
 mod serve;

@@ -123,6 +123,11 @@ pub struct StartArgs {
     /// Milliseconds between the judge's looks.
     #[arg(long, default_value_t = 60_000)]
     look_every_ms: u64,
+    /// Only write the manifests of the canary and exit, without judging here: with
+    /// `--target argo` the Rollout carries the steps and the judge's AnalysisTemplate,
+    /// and Argo Rollouts runs them in the cluster (what a CI deploy job does).
+    #[arg(long, requires = "gitops")]
+    render_only: bool,
 }
 
 /// What `start` records beside the state so later commands need only `--state`.
@@ -296,6 +301,18 @@ fn start(a: StartArgs) -> CmdResult {
         let mut deployer = GitOpsDeployer::open(&setup.gitops, setup.app.clone())?;
         if deployer.status()?.stable.is_none() {
             deployer.deploy_stable(&stable)?;
+        }
+        if a.render_only {
+            deployer.deploy_canary(&state.spec.canary)?;
+            std::fs::remove_file(&setup_file)?;
+            println!(
+                "rendered {} v{} -> v{} into {} (not judged here)",
+                model,
+                stable.version,
+                state.spec.canary.version,
+                setup.gitops.display()
+            );
+            return Ok(ExitCode::SUCCESS);
         }
         (setup, Some(state))
     };
