@@ -312,6 +312,11 @@ pub struct RetrainLoop<'a> {
     pub flavors: FlavorRegistry,
     /// Who acts in the audit log.
     pub actor: String,
+    /// A column of the recent rows whose values are the groups that fairness gates
+    /// compare (e.g. `region`): both evaluations then carry per-group figures
+    /// ([`Evaluation::with_groups`](mlops_train::Evaluation::with_groups)). `None`: no
+    /// group figures, and a fairness gate fails closed.
+    pub group_column: Option<String>,
     handled: BTreeSet<String>,
 }
 
@@ -326,6 +331,7 @@ impl<'a> RetrainLoop<'a> {
             gate,
             flavors: FlavorRegistry::new(),
             actor: "mlops-monitor".into(),
+            group_column: None,
             handled: BTreeSet::new(),
         }
     }
@@ -450,7 +456,29 @@ impl<'a> RetrainLoop<'a> {
         // gates: candidate and champion on the same recent rows
         let store = self.registry.artifact_store();
         let cand_model = ModelPackage::load(store, &candidate.package)?.model(&self.flavors)?;
-        let cand_eval = mlops_train::evaluate(cand_model.as_ref(), recent)?;
+        let groups: Option<Vec<String>> = match &self.group_column {
+            Some(c) => {
+                let col = recent.column(c).map_err(|_| {
+                    Error::arg(format!("group column {c:?} is not in the recent rows"))
+                })?;
+                let col = col.cast(&DataType::String)?;
+                Some(
+                    col.str()?
+                        .iter()
+                        .map(|v| v.unwrap_or("null").to_string())
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        let evaluate = |m: &dyn mlops_train::Model| -> Result<mlops_train::Evaluation> {
+            let e = mlops_train::evaluate(m, recent)?;
+            Ok(match &groups {
+                Some(g) => e.with_groups(g)?,
+                None => e,
+            })
+        };
+        let cand_eval = evaluate(cand_model.as_ref())?;
         let champ_eval = match champion {
             Some(v) => {
                 let loaded =
@@ -460,7 +488,7 @@ impl<'a> RetrainLoop<'a> {
                             version: v,
                         }))?;
                 let m = ModelPackage::load(store, &loaded.package)?.model(&self.flavors)?;
-                Some(mlops_train::evaluate(m.as_ref(), recent)?)
+                Some(evaluate(m.as_ref())?)
             }
             None => None,
         };
