@@ -198,58 +198,6 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
     assert_eq!(last.action, "retrain.gate");
     assert_eq!(last.payload["passed"], false);
 
-    // fairness gates get per-group figures of both models from a column of the
-    // recent rows; without one they fail closed, and a missing column is an error
-    let mut grouped = recent.clone();
-    let grp: Vec<&str> = grouped
-        .column("x0")
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            if v.unwrap_or(0.0) > 0.0 {
-                "east"
-            } else {
-                "west"
-            }
-        })
-        .collect();
-    grouped
-        .with_column(polars::prelude::Column::new("region".into(), grp))
-        .unwrap();
-    let fair = Gate::max_demographic_parity_difference(1.0).unwrap();
-    let mut lp = RetrainLoop::new(&registry, "churn", fair.clone());
-    lp.group_column = Some("region".into());
-    let f5 = Fired {
-        incident: "manual#fair".into(),
-        ..fired[0].clone()
-    };
-    let out = lp.on_fired(&f5, &grouped, &mut step, &mut rollout).unwrap();
-    assert!(out.gate.as_ref().unwrap().passed, "{out:?}");
-    let gate_rec = audit.records().unwrap();
-    let gate_rec = gate_rec
-        .iter()
-        .rev()
-        .find(|r| r.action == "retrain.gate")
-        .unwrap();
-    let report = gate_rec.payload["report"].to_string();
-    assert!(report.contains("demographic parity difference"), "{report}");
-    let mut lp = RetrainLoop::new(&registry, "churn", fair);
-    let f6 = Fired {
-        incident: "manual#unfair".into(),
-        ..fired[0].clone()
-    };
-    let out = lp.on_fired(&f6, &grouped, &mut step, &mut rollout).unwrap();
-    assert_eq!(out.stopped.as_deref(), Some("candidate failed the gate"));
-    lp.group_column = Some("nope".into());
-    let f7 = Fired {
-        incident: "manual#nope".into(),
-        ..fired[0].clone()
-    };
-    let err = lp.on_fired(&f7, &grouped, &mut step, &mut rollout);
-    assert!(format!("{err:?}").contains("nope"), "{err:?}");
-
     // a failing step is recorded too
     let mut broken = |_: &RetrainRequest<'_>| -> mlops_deploy::Result<Candidate> {
         Err(mlops_deploy::Error::Retrain("out of memory".into()))
@@ -338,6 +286,58 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
     );
     assert_eq!(d.change_failure_rate, Some(0.5));
     assert!(d.to_table().contains("change failure rate"));
+
+    // fairness gates get per-group figures of both models from a column of the
+    // recent rows; without one they fail closed, and a missing column is an error
+    let mut grouped = recent.clone();
+    let grp: Vec<&str> = grouped
+        .column("x0")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            if v.unwrap_or(0.0) > 0.0 {
+                "east"
+            } else {
+                "west"
+            }
+        })
+        .collect();
+    grouped
+        .with_column(polars::prelude::Column::new("region".into(), grp))
+        .unwrap();
+    let fair = Gate::max_demographic_parity_difference(1.0).unwrap();
+    let mut lp = RetrainLoop::new(&registry, "churn", fair.clone());
+    lp.group_column = Some("region".into());
+    let f5 = Fired {
+        incident: "manual#fair".into(),
+        ..fired[0].clone()
+    };
+    let out = lp.on_fired(&f5, &grouped, &mut step, &mut rollout).unwrap();
+    assert!(out.gate.as_ref().unwrap().passed, "{out:?}");
+    let gate_rec = audit.records().unwrap();
+    let gate_rec = gate_rec
+        .iter()
+        .rev()
+        .find(|r| r.action == "retrain.gate")
+        .unwrap();
+    let report = gate_rec.payload["report"].to_string();
+    assert!(report.contains("demographic parity difference"), "{report}");
+    let mut lp = RetrainLoop::new(&registry, "churn", fair);
+    let f6 = Fired {
+        incident: "manual#unfair".into(),
+        ..fired[0].clone()
+    };
+    let out = lp.on_fired(&f6, &grouped, &mut step, &mut rollout).unwrap();
+    assert_eq!(out.stopped.as_deref(), Some("candidate failed the gate"));
+    lp.group_column = Some("nope".into());
+    let f7 = Fired {
+        incident: "manual#nope".into(),
+        ..fired[0].clone()
+    };
+    let err = lp.on_fired(&f7, &grouped, &mut step, &mut rollout);
+    assert!(format!("{err:?}").contains("nope"), "{err:?}");
 }
 
 #[test]
