@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::deployer::{Deployer, VersionSpec};
 use crate::error::{Error, Result};
-use crate::judge::{Arm, ArmPair, Decision, Judge, NoDecisionAction, Outcome, Verdict};
+use crate::judge::{
+    Arm, ArmPair, Decision, Guardrail, Judge, MetricKind, MetricSpec, NoDecisionAction, Outcome,
+    Verdict,
+};
 use crate::strategy::analysis::{
     Analysis, Measured, MetricState, Phase as AnalysisPhase, Provider, assess, assess_run, classify,
 };
@@ -34,15 +37,18 @@ pub trait ArmSource {
     /// counters started; the controller subtracts the values it saw when judging began).
     fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair>;
 
-    /// Cumulative counts of the guardrail metrics, one pair per query set, in order.
-    /// Sources without guardrail metrics refuse any.
+    /// Cumulative counts of the judge's guardrail metrics, one pair per guardrail, in
+    /// order. A source reads them by the guardrail's metric name ([`LocalSource`]) or
+    /// from the rollout's query sets, one per guardrail ([`PrometheusSource`]). Sources
+    /// without guardrail metrics refuse any.
     fn guardrail_counts(
         &mut self,
+        guardrails: &[Guardrail],
         queries: &[crate::strategy::argo::ArmQueries],
         _stable: &VersionSpec,
         _canary: &VersionSpec,
     ) -> Result<Vec<ArmPair>> {
-        if queries.is_empty() {
+        if guardrails.is_empty() && queries.is_empty() {
             Ok(Vec::new())
         } else {
             Err(Error::Source(
@@ -128,8 +134,9 @@ pub struct RolloutSpec {
     /// Prometheus HTTP API for analysis metrics without their own address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<String>,
-    /// One query set per guardrail of the judge, in order (`successes` counts the
-    /// guardrail's events, e.g. 5xx answers or requests slower than the objective).
+    /// For a Prometheus source: one query set per guardrail of the judge, in order
+    /// (`successes` counts the guardrail's events, e.g. 5xx answers or requests slower
+    /// than the objective). Empty for a [`LocalSource`], which reads guardrails by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrail_queries: Vec<crate::strategy::argo::ArmQueries>,
 }
@@ -249,7 +256,9 @@ impl RolloutState {
                 }
             }
         }
-        if c.judge.guardrails.len() != spec.guardrail_queries.len() {
+        if !spec.guardrail_queries.is_empty()
+            && c.judge.guardrails.len() != spec.guardrail_queries.len()
+        {
             return Err(Error::InvalidConfig {
                 field: "canary.judge.guardrails".into(),
                 reason: format!(
@@ -660,6 +669,7 @@ impl<'a> Controller<'a> {
         if self.state.judge.is_none() {
             let baseline = self.source.counts(&spec.stable, &spec.canary)?;
             self.state.guardrail_baseline = self.source.guardrail_counts(
+                &canary.judge.guardrails,
                 &spec.guardrail_queries,
                 &spec.stable,
                 &spec.canary,
@@ -677,9 +687,12 @@ impl<'a> Controller<'a> {
             return Ok(Tick::WaitUntil(due));
         }
         let now = self.source.counts(&spec.stable, &spec.canary)?;
-        let guard_now =
-            self.source
-                .guardrail_counts(&spec.guardrail_queries, &spec.stable, &spec.canary)?;
+        let guard_now = self.source.guardrail_counts(
+            &canary.judge.guardrails,
+            &spec.guardrail_queries,
+            &spec.stable,
+            &spec.canary,
+        )?;
         self.state.reads += 1;
         let pair = subtract(now, self.state.baseline.unwrap_or(now))?;
         let guards = guard_now
@@ -921,13 +934,217 @@ impl ArmSource for PrometheusSource {
 
     fn guardrail_counts(
         &mut self,
+        guardrails: &[Guardrail],
         queries: &[crate::strategy::argo::ArmQueries],
         stable: &VersionSpec,
         canary: &VersionSpec,
     ) -> Result<Vec<ArmPair>> {
+        if guardrails.len() != queries.len() {
+            return Err(Error::Source(format!(
+                "{} guardrails but {} guardrail query sets: Prometheus needs one query set per guardrail",
+                guardrails.len(),
+                queries.len()
+            )));
+        }
         queries
             .iter()
             .map(|q| self.pair(q, stable, canary))
+            .collect()
+    }
+}
+
+/// How a [`LocalSource`] counts the denominator of a reported 0/1 outcome metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeDenominator {
+    /// The reports: the application reports every answered request, 1 or 0.
+    #[default]
+    Reported,
+    /// The arm's answered (non-error) requests: the application reports only the
+    /// successes (clicks); a request whose outcome is not yet known counts as a 0.
+    Answered,
+}
+
+/// The arms' counts read from a running local server ([`crate::ServerHandle`]): the
+/// control is the `stable` variant serving the rollout's stable version, the canary
+/// the `canary` variant serving the canary version ([`LocalSource::variants`] changes
+/// the names).
+///
+/// A metric is resolved by its name:
+///
+/// | name | kind | from the server's per-arm counters |
+/// |---|---|---|
+/// | `error_rate` | proportion | answers 5xx out of requests |
+/// | `latency_over_<MS>ms` | proportion | requests slower than MS ms (a bound of [`crate::metrics::LATENCY_BUCKETS`], e.g. `latency_over_250ms`) out of requests |
+/// | `latency_seconds` | mean | whole-request latency |
+/// | anything else | either | outcomes the application reported ([`crate::outcome`]) |
+///
+/// So the primary metric (`click`) comes from the application's reports, and
+/// guardrails (`error_rate`, `latency_over_250ms`) from the server itself.
+pub struct LocalSource<'a> {
+    server: &'a crate::ServerHandle,
+    metric: MetricSpec,
+    denominator: OutcomeDenominator,
+    control: String,
+    canary: String,
+}
+
+impl std::fmt::Debug for LocalSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSource")
+            .field("server", &self.server.addr())
+            .field("metric", &self.metric)
+            .field("denominator", &self.denominator)
+            .finish()
+    }
+}
+
+impl<'a> LocalSource<'a> {
+    /// A source reading `metric` (the judge's primary metric) from `server`.
+    pub fn new(server: &'a crate::ServerHandle, metric: MetricSpec) -> Self {
+        Self {
+            server,
+            metric,
+            denominator: OutcomeDenominator::Reported,
+            control: crate::router::STABLE.to_string(),
+            canary: crate::deployer::local::CANARY.to_string(),
+        }
+    }
+
+    /// Counts reported 0/1 outcomes against `denominator`.
+    pub fn denominator(mut self, denominator: OutcomeDenominator) -> Self {
+        self.denominator = denominator;
+        self
+    }
+
+    /// Reads the control and canary arms from these variants (e.g. `stable` and
+    /// `shadow` for a shadow rollout).
+    pub fn variants(mut self, control: impl Into<String>, canary: impl Into<String>) -> Self {
+        self.control = control.into();
+        self.canary = canary.into();
+        self
+    }
+
+    /// The cumulative counts of `metric` for the arm `variant` serving `version`.
+    pub fn arm(&self, metric: &MetricSpec, variant: &str, version: &VersionSpec) -> Result<Arm> {
+        let stats = self.server.stats().into_iter().find(|s| {
+            s.variant == variant && s.model == version.model && s.version == version.version
+        });
+        let requests = stats.as_ref().map_or(0, |s| s.requests);
+        let want = |kind: MetricKind| -> Result<()> {
+            if metric.kind == kind {
+                Ok(())
+            } else {
+                Err(Error::InvalidConfig {
+                    field: format!("metric {}", metric.name),
+                    reason: format!(
+                        "the server measures it as a {kind:?}, not a {:?}",
+                        metric.kind
+                    ),
+                })
+            }
+        };
+        let name = metric.name.as_str();
+        if name == "error_rate" {
+            want(MetricKind::Proportion)?;
+            return Ok(Arm::proportion(
+                requests,
+                stats.as_ref().map_or(0, |s| s.server_errors),
+            ));
+        }
+        if name == "latency_seconds" {
+            want(MetricKind::Mean)?;
+            return Ok(stats.as_ref().map_or(Arm::mean(0, 0.0, 0.0), |s| {
+                Arm::mean(s.requests, s.latency_sum_s, s.latency_sq_sum_s2)
+            }));
+        }
+        if let Some(ms) = name
+            .strip_prefix("latency_over_")
+            .and_then(|r| r.strip_suffix("ms"))
+        {
+            want(MetricKind::Proportion)?;
+            let bad = || Error::InvalidConfig {
+                field: format!("metric {name}"),
+                reason: format!(
+                    "latency_over_<MS>ms needs one of the latency buckets, in ms: {:?}",
+                    crate::metrics::LATENCY_BUCKETS.map(|b| b * 1000.0)
+                ),
+            };
+            let ms: f64 = ms.parse().map_err(|_| bad())?;
+            let slow = match &stats {
+                Some(s) => s.slower_than(ms / 1000.0).ok_or_else(bad)?,
+                None => crate::metrics::LATENCY_BUCKETS
+                    .iter()
+                    .any(|b| (b * 1000.0 - ms).abs() < 1e-9)
+                    .then_some(0)
+                    .ok_or_else(bad)?,
+            };
+            return Ok(Arm::proportion(requests, slow));
+        }
+        let sums = self
+            .server
+            .outcome_stats()
+            .into_iter()
+            .find(|o| {
+                o.metric == name
+                    && o.variant == variant
+                    && o.model == version.model
+                    && o.version == version.version
+            })
+            .map(|o| o.sums)
+            .unwrap_or_default();
+        Ok(match metric.kind {
+            MetricKind::Mean => Arm::mean(sums.n, sums.sum, sums.sum_sq),
+            MetricKind::Proportion => {
+                let successes = sums.sum.round().max(0.0) as u64;
+                let n = match self.denominator {
+                    OutcomeDenominator::Reported => sums.n,
+                    OutcomeDenominator::Answered => stats.as_ref().map_or(0, |s| {
+                        s.requests
+                            .saturating_sub(s.server_errors)
+                            .saturating_sub(s.client_errors)
+                    }),
+                };
+                if successes > n {
+                    return Err(Error::Source(format!(
+                        "metric {name} on {variant} {}/{}: {successes} successes out of {n} (report 0/1 values, one per answered request)",
+                        version.model, version.version
+                    )));
+                }
+                Arm::proportion(n, successes)
+            }
+        })
+    }
+
+    fn pair(
+        &self,
+        metric: &MetricSpec,
+        stable: &VersionSpec,
+        canary: &VersionSpec,
+    ) -> Result<ArmPair> {
+        Ok(ArmPair::new(
+            self.arm(metric, &self.control, stable)?,
+            self.arm(metric, &self.canary, canary)?,
+        ))
+    }
+}
+
+impl ArmSource for LocalSource<'_> {
+    fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair> {
+        let metric = self.metric.clone();
+        self.pair(&metric, stable, canary)
+    }
+
+    fn guardrail_counts(
+        &mut self,
+        guardrails: &[Guardrail],
+        _queries: &[crate::strategy::argo::ArmQueries],
+        stable: &VersionSpec,
+        canary: &VersionSpec,
+    ) -> Result<Vec<ArmPair>> {
+        guardrails
+            .iter()
+            .map(|g| self.pair(&g.metric, stable, canary))
             .collect()
     }
 }

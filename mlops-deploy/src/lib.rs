@@ -30,8 +30,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Rollouts are judged by always-valid sequential statistics ([`judge`]) and described
-//! as data ([`strategy`]).
+//! Rollouts are judged by always-valid sequential statistics ([`judge`]), described
+//! as data ([`strategy`]) and run by the [`controller`] against a [`Deployer`]: the
+//! local server ([`LocalDeployer`], with the applications' business outcomes reported
+//! through [`outcome`]) or GitOps manifests.
 //!
 //! The monitoring half closes the loop:
 //!
@@ -62,6 +64,7 @@ pub mod inference_log;
 pub mod judge;
 pub mod metrics;
 pub mod monitor;
+pub mod outcome;
 pub mod retrain;
 pub mod router;
 pub mod schema;
@@ -80,6 +83,7 @@ pub use mlops_data::polars;
 /// `mlops-train` (models, packages, evaluation, gates).
 pub use mlops_train as train;
 
+pub use deployer::local::LocalDeployer;
 pub use deployer::{DeployPhase, DeployStatus, Deployer, VersionSpec};
 pub use error::{Error, Result};
 pub use inference_log::{LogConfig, LogCounters, scan};
@@ -92,6 +96,7 @@ pub use monitor::{
     Monitor, MonitorConfig, MonitorReport, Reference, ReferenceOptions, WindowBy, WindowReport,
     WindowSpec,
 };
+pub use outcome::{OutcomeReport, OutcomeStats};
 pub use router::{ArmStats, StickyKey, VariantInfo};
 pub use served::ServedModel;
 pub use server::{ModelServer, ServerConfig, ServerHandle};

@@ -43,7 +43,15 @@ pub struct ArmCounters {
     rows: AtomicU64,
     latency_ns: AtomicU64,
     latency_sq_us2: AtomicU64,
+    /// Requests per latency bucket ([`crate::metrics::LATENCY_BUCKETS`], then above
+    /// the last bound).
+    latency_buckets: [AtomicU64; LATENCY_SLOTS],
+    /// Business outcomes the application reported for this arm's answers.
+    pub(crate) outcomes: crate::outcome::ArmOutcomes,
 }
+
+/// Latency buckets of an arm: the histogram's bounds plus one above them.
+const LATENCY_SLOTS: usize = crate::metrics::LATENCY_BUCKETS.len() + 1;
 
 impl ArmCounters {
     pub(crate) fn record(&self, status: u16, rows: usize, seconds: f64) {
@@ -59,6 +67,8 @@ impl ArmCounters {
         let us = seconds * 1e6;
         self.latency_sq_us2
             .fetch_add((us * us) as u64, Ordering::Relaxed);
+        let slot = crate::metrics::LATENCY_BUCKETS.partition_point(|&b| b < seconds);
+        self.latency_buckets[slot].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -83,6 +93,22 @@ pub struct ArmStats {
     pub latency_sum_s: f64,
     /// Sum of squared latencies, seconds² (for a variance).
     pub latency_sq_sum_s2: f64,
+    /// Requests per latency bucket: `latency_buckets[i]` counts latencies in
+    /// (`LATENCY_BUCKETS[i-1]`, `LATENCY_BUCKETS[i]`] of [`crate::metrics::LATENCY_BUCKETS`],
+    /// the last entry those above its last bound.
+    pub latency_buckets: Vec<u64>,
+}
+
+impl ArmStats {
+    /// Requests slower than `seconds`, which must be one of
+    /// [`crate::metrics::LATENCY_BUCKETS`] (`None` otherwise): what a latency guardrail
+    /// ("at most 1% slower than 250 ms") counts.
+    pub fn slower_than(&self, seconds: f64) -> Option<u64> {
+        let i = crate::metrics::LATENCY_BUCKETS
+            .iter()
+            .position(|&b| (b - seconds).abs() <= 1e-12 * b.max(1.0))?;
+        Some(self.latency_buckets.iter().skip(i + 1).sum())
+    }
 }
 
 /// One variant: a name, a model, a weight, counters.
@@ -231,6 +257,41 @@ impl CounterBook {
                 rows: c.rows.load(Ordering::Relaxed),
                 latency_sum_s: c.latency_ns.load(Ordering::Relaxed) as f64 / 1e9,
                 latency_sq_sum_s2: c.latency_sq_us2.load(Ordering::Relaxed) as f64 / 1e12,
+                latency_buckets: c
+                    .latency_buckets
+                    .iter()
+                    .map(|b| b.load(Ordering::Relaxed))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The counters of every arm of `variant` that served `version` (any model).
+    pub(crate) fn find(&self, variant: &str, version: &str) -> Vec<Arc<ArmCounters>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .filter(|((v, _, ver), _)| v == variant && ver == version)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// The outcome sums of every arm, one entry per (arm, metric).
+    pub(crate) fn outcome_stats(&self) -> Vec<crate::outcome::OutcomeStats> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .flat_map(|((variant, model, version), c)| {
+                c.outcomes
+                    .snapshot()
+                    .into_iter()
+                    .map(move |(metric, sums)| crate::outcome::OutcomeStats {
+                        variant: variant.clone(),
+                        model: model.clone(),
+                        version: version.clone(),
+                        metric,
+                        sums,
+                    })
             })
             .collect()
     }

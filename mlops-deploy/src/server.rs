@@ -37,6 +37,7 @@ use tracing::Instrument;
 use crate::codec::{kserve, mlflow};
 use crate::inference_log::{InferenceLog, LogConfig, LogCounters, LogRecord, LogSender};
 use crate::metrics::{ArmLabels, Metrics, ModelLabels, RequestLabels, VariantLabels};
+use crate::outcome::{AnswerMemory, OutcomeReport, OutcomeStats};
 use crate::router::{
     Arm, ArmStats, CounterBook, Routing, SHADOW, STABLE, StickyKey, VariantInfo, check_name,
     check_weights, splitmix64, sticky_hash,
@@ -103,6 +104,7 @@ struct App {
     log_counters: Option<Arc<LogCounters>>,
     seq: AtomicU64,
     nonce: u64,
+    answers: AnswerMemory,
 }
 
 impl App {
@@ -186,6 +188,7 @@ impl ModelServer {
             log_counters: log.as_ref().map(|l| l.counters().clone()),
             seq: AtomicU64::new(0),
             nonce,
+            answers: AnswerMemory::default(),
             config,
         });
         app.publish_weights(&app.routing());
@@ -382,6 +385,23 @@ impl ServerHandle {
         self.app.book.stats()
     }
 
+    /// Records business outcomes the application observed after answers (clicks,
+    /// conversions, revenue), all or nothing; returns how many were recorded. The
+    /// in-process twin of `POST /outcomes` (see [`crate::outcome`]).
+    pub fn record_outcomes(&self, reports: &[OutcomeReport]) -> Result<usize> {
+        self.app
+            .answers
+            .record(reports, |variant, version| {
+                self.app.book.find(variant, version)
+            })
+            .map_err(|r| Error::InvalidArgument(r.message))
+    }
+
+    /// The reported outcomes' sums per (variant, model, version, metric) since start.
+    pub fn outcome_stats(&self) -> Vec<OutcomeStats> {
+        self.app.book.outcome_stats()
+    }
+
     /// The inference log's counters (`None` without a log).
     pub fn log_counters(&self) -> Option<Arc<LogCounters>> {
         self.app.log_counters.clone()
@@ -462,6 +482,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/health", get(ping))
         .route("/version", get(version))
         .route("/metrics", get(metrics))
+        .route("/outcomes", post(outcomes))
         .route("/v2", get(v2_server))
         .route("/v2/health/live", get(v2_live))
         .route("/v2/health/ready", get(v2_ready))
@@ -583,6 +604,57 @@ async fn v2_model_ready(State(app): State<Arc<App>>, Path(name): Path<String>) -
                 .unwrap_or_default(),
         ),
         None => v2_not_found(&name),
+    }
+}
+
+/// `POST /outcomes`: one [`OutcomeReport`] or an array of them (see [`crate::outcome`]).
+async fn outcomes(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let error = |status: u16, code: &str, message: &str| {
+        json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            mlflow::error_body(code, message),
+        )
+    };
+    let bytes = match read_body(&headers, body, app.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error(e.status, e.code, &e.message),
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<OutcomeReport>),
+        One(OutcomeReport),
+    }
+    let reports = match serde_json::from_slice::<OneOrMany>(&bytes) {
+        Ok(OneOrMany::Many(v)) => v,
+        Ok(OneOrMany::One(r)) => vec![r],
+        Err(_) => {
+            // The untagged enum's error says nothing useful: name the item.
+            let detail = match serde_json::from_slice::<Vec<OutcomeReport>>(&bytes) {
+                Err(e) if bytes.first() == Some(&b'[') => e.to_string(),
+                _ => match serde_json::from_slice::<OutcomeReport>(&bytes) {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "unreadable".into(),
+                },
+            };
+            return error(
+                400,
+                "MALFORMED_REQUEST",
+                &format!(
+                    "outcomes: expected {{\"request_id\" | \"variant\"+\"version\", \"metric\", \"value\"}} or an array of them: {detail}"
+                ),
+            );
+        }
+    };
+    match app
+        .answers
+        .record(&reports, |variant, version| app.book.find(variant, version))
+    {
+        Ok(n) => json_response(
+            StatusCode::OK,
+            serde_json::to_vec(&serde_json::json!({ "recorded": n })).unwrap_or_default(),
+        ),
+        Err(r) => error(r.status, r.code, &r.message),
     }
 }
 
@@ -937,6 +1009,10 @@ async fn predict_request(
     }
     if let (Some(shadow), Some(table)) = (routing.shadow.clone(), table) {
         mirror(app.clone(), shadow, table, request_id.clone(), ts_ms);
+    }
+    if status == 200 {
+        // Before the answer leaves: a report sent right after it finds the request.
+        app.answers.remember(&request_id, &arm.counters);
     }
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {

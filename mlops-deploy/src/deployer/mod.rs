@@ -1,13 +1,16 @@
 //! Deployers: where a rollout's versions run and how their traffic is split.
 //!
 //! The controller drives a rollout through the [`Deployer`] trait only, so one strategy
-//! runs against the local server or a Kubernetes cluster. The Kubernetes deployer is
+//! runs against the local server or a Kubernetes cluster. The local deployer
+//! ([`local::LocalDeployer`]) drives a running in-process server's variants. The
+//! Kubernetes deployer is
 //! GitOps ([`kubernetes::GitOpsDeployer`]): it writes manifests into a directory that
 //! Argo CD or Flux syncs, never talks to a cluster, and writes them so that a git diff
 //! shows exactly what a step changed (sorted keys, one field per line, files rewritten
 //! only when their content changes).
 
 pub mod kubernetes;
+pub mod local;
 pub mod yaml;
 
 use serde::{Deserialize, Serialize};

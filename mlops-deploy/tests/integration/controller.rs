@@ -331,7 +331,9 @@ fn no_decision_holds_or_hands_over_and_a_person_decides() {
 
 #[test]
 fn strategies_the_local_controller_cannot_run_are_refused() {
-    let bad = spec(
+    // Guardrails without query sets are read by name (a `LocalSource`); query sets, when
+    // given, must be one per guardrail.
+    let guarded = spec(
         vec![Step::SetWeight(10)],
         JudgeConfig {
             guardrails: vec![mlops_deploy::Guardrail {
@@ -343,6 +345,11 @@ fn strategies_the_local_controller_cannot_run_are_refused() {
             ..JudgeConfig::default()
         },
     );
+    assert!(RolloutState::new(guarded.clone()).is_ok());
+    let bad = RolloutSpec {
+        guardrail_queries: vec![Default::default(), Default::default()],
+        ..guarded
+    };
     assert!(
         RolloutState::new(bad)
             .unwrap_err()

@@ -1,0 +1,581 @@
+//! Rollouts on the local server, over real HTTP on 127.0.0.1: the `LocalDeployer`
+//! loading registry versions (a `LocalRegistry` in MLflow's layout, packages verified)
+//! into a running server while simulated users keep calling it, outcomes reported by
+//! the users through `POST /outcomes`, and the controller judging canary against
+//! control from those reports and the server's own counters.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use mlops_core::registry::{LocalRegistry, NewVersion};
+use mlops_core::{AliasChange, AuditLog, ModelUri, Registry};
+use mlops_deploy::controller::{Controller, LocalSource, RolloutPhase, RolloutSpec, RolloutState};
+use mlops_deploy::strategy::{Canary, Step};
+use mlops_deploy::{
+    DeployPhase, Deployer, Guardrail, JudgeConfig, LocalDeployer, MetricSpec, OutcomeReport,
+    ServedModel, ServerConfig, Strategy, VersionSpec,
+};
+use mlops_train::{Algorithm, FlavorRegistry, Lineage, LinfaModel, ModelPackage};
+use rand::{Rng, SeedableRng};
+
+use crate::common::*;
+
+fn register(reg: &dyn Registry, model: &LinfaModel) -> u64 {
+    let pkg = ModelPackage::new(model, BTreeMap::new(), Lineage::now(Vec::new(), None)).unwrap();
+    let id = pkg.store(reg.artifact_store()).unwrap();
+    let imported = reg
+        .import_package(reg.artifact_store(), &id, "file:///nowhere/model", None)
+        .unwrap();
+    let mut new = NewVersion::new(id, imported.source);
+    new.run_id = imported.run_id;
+    if reg.get_model("wine").is_err() {
+        reg.create_model("wine", None, &BTreeMap::new()).unwrap();
+    }
+    reg.create_version("wine", &new).unwrap().version
+}
+
+fn spec(v: u64) -> VersionSpec {
+    VersionSpec {
+        model: "wine".into(),
+        version: v.to_string(),
+        storage_uri: format!("models:/wine/{v}"),
+    }
+}
+
+/// A registry with `wine` versions 1 (logistic), 2 (forest), 3 (small forest),
+/// `champion` on 1, and the three models.
+fn registry(root: &std::path::Path) -> (LocalRegistry, Vec<LinfaModel>) {
+    let reg = LocalRegistry::open(root).unwrap();
+    let models = vec![
+        wine_model(Algorithm::logistic()),
+        wine_model(Algorithm::forest(7, Some(4))),
+        wine_model(Algorithm::forest(3, Some(2))),
+    ];
+    for m in &models {
+        register(&reg, m);
+    }
+    reg.set_alias("wine", "champion", 1, &AliasChange::new("first"))
+        .unwrap();
+    (reg, models)
+}
+
+fn load(reg: &dyn Registry, v: u64) -> ServedModel {
+    let uri: ModelUri = format!("models:/wine/{v}").parse().unwrap();
+    ServedModel::from_registry(reg, &uri, &FlavorRegistry::new()).unwrap()
+}
+
+/// What the simulated users saw.
+#[derive(Default)]
+struct Seen {
+    sent: AtomicU64,
+    by_version: Mutex<BTreeMap<String, u64>>,
+    failures: Mutex<Vec<String>>,
+}
+
+/// `threads` users calling the server until `stop`; each answer is checked against the
+/// labels its version's model gives (no mixed answers), and when `click` is given each
+/// user reports a click (true with the probability for the answering variant) by the
+/// answer's request id.
+fn users(
+    url: &str,
+    threads: usize,
+    stop: &AtomicBool,
+    seen: &Seen,
+    want: &BTreeMap<String, Vec<i64>>,
+    click: Option<&(dyn Fn(&str) -> f64 + Sync)>,
+) {
+    let (from, to) = (0, 20);
+    let body = split_body(from, to);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let body = body.clone();
+            s.spawn(move || {
+                let c = client();
+                let mut rng = rand::rngs::StdRng::seed_from_u64(t as u64 + 1);
+                // Bounded: stops with `stop`, or after 200,000 requests.
+                for _ in 0..200_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    seen.sent.fetch_add(1, Ordering::Relaxed);
+                    let r = match c
+                        .post(format!("{url}/invocations"))
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                    {
+                        Ok(r) => r,
+                        Err(e) => {
+                            seen.failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("transport: {e}"));
+                            continue;
+                        }
+                    };
+                    let status = r.status().as_u16();
+                    let h = r.headers().clone();
+                    let v: serde_json::Value = r.json().unwrap_or_default();
+                    if status != 200 {
+                        seen.failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("status {status}: {v}"));
+                        continue;
+                    }
+                    let version = h["x-model-version"].to_str().unwrap().to_string();
+                    if labels_of(&v) != want[&version] {
+                        seen.failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("version {version}: not its model's answer"));
+                    }
+                    *seen.by_version.lock().unwrap().entry(version).or_default() += 1;
+                    if let Some(p) = click {
+                        let variant = h["x-variant"].to_str().unwrap();
+                        let clicked = rng.r#gen::<f64>() < p(variant);
+                        let report = serde_json::json!({
+                            "request_id": h["x-request-id"].to_str().unwrap(),
+                            "metric": "click",
+                            "value": clicked,
+                        });
+                        let r = c
+                            .post(format!("{url}/outcomes"))
+                            .header("content-type", "application/json")
+                            .body(report.to_string())
+                            .send()
+                            .unwrap();
+                        if r.status() != 200 {
+                            seen.failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("outcome: {}", r.text().unwrap()));
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn wanted(models: &[LinfaModel]) -> BTreeMap<String, Vec<i64>> {
+    models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| ((i + 1).to_string(), expected_labels(m, 0, 20)))
+        .collect()
+}
+
+fn wait_for(seen: &Seen, more: u64) {
+    let start = seen.sent.load(Ordering::Relaxed);
+    let t = std::time::Instant::now();
+    while seen.sent.load(Ordering::Relaxed) < start + more {
+        assert!(t.elapsed() < Duration::from_secs(60), "the users stalled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_local_deployer_steps_promotes_and_rolls_back_under_traffic_failing_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reg, models) = registry(&dir.path().join("registry"));
+    let want = wanted(&models);
+    assert_ne!(want["1"], want["2"], "the models must differ to see a mix");
+    let server = start(
+        ServerConfig {
+            workers: Some(2),
+            ..ServerConfig::default()
+        },
+        load(&reg, 1),
+    );
+    let stop = AtomicBool::new(false);
+    let seen = Seen::default();
+    let url = server.url();
+    std::thread::scope(|s| {
+        s.spawn(|| users(&url, 3, &stop, &seen, &want, None));
+        let mut d = LocalDeployer::new(&server, &reg);
+        d.deploy_stable(&spec(1)).unwrap(); // already serving: no reload
+        assert_eq!(d.status().unwrap().phase, DeployPhase::Stable);
+        d.deploy_canary(&spec(2)).unwrap();
+        d.deploy_canary(&spec(2)).unwrap(); // idempotent
+        let st = d.status().unwrap();
+        assert_eq!(
+            (st.canary.clone(), st.canary_weight, st.phase),
+            (Some(spec(2)), 0, DeployPhase::Progressing)
+        );
+        for w in [10u8, 50, 90] {
+            d.set_canary_weight(w).unwrap();
+            assert_eq!(d.status().unwrap().canary_weight, w);
+            wait_for(&seen, 150);
+        }
+        d.promote().unwrap();
+        d.promote().unwrap(); // idempotent
+        let st = d.status().unwrap();
+        assert_eq!(
+            (st.stable, st.canary, st.canary_weight, st.phase),
+            (Some(spec(2)), None, 100, DeployPhase::Promoted)
+        );
+        wait_for(&seen, 150);
+        // A second canary, rolled back.
+        d.deploy_canary(&spec(3)).unwrap();
+        d.set_canary_weight(50).unwrap();
+        wait_for(&seen, 150);
+        d.rollback().unwrap();
+        d.rollback().unwrap(); // idempotent
+        let st = d.status().unwrap();
+        assert_eq!(
+            (st.stable, st.canary, st.canary_weight, st.phase),
+            (Some(spec(2)), None, 0, DeployPhase::RolledBack)
+        );
+        let before = seen.by_version.lock().unwrap().clone();
+        wait_for(&seen, 150);
+        let after = seen.by_version.lock().unwrap().clone();
+        assert_eq!(
+            before.get("3"),
+            after.get("3"),
+            "a rolled-back canary answers nothing"
+        );
+        assert!(after["2"] > before["2"]);
+        // A canary needs a weight before it exists, and only registered versions load.
+        assert!(d.set_canary_weight(10).is_err());
+        assert!(d.deploy_canary(&spec(9)).is_err());
+        assert!(d.set_canary_weight(101).is_err());
+        stop.store(true, Ordering::Relaxed);
+    });
+    let failures = seen.failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let by = seen.by_version.lock().unwrap();
+    assert!(by["1"] > 0 && by["2"] > 0 && by["3"] > 0, "{by:?}");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn outcomes_are_counted_per_arm_by_request_id_or_variant_and_bad_reports_are_4xx() {
+    let model = wine_model(Algorithm::logistic());
+    let server = start(ServerConfig::default(), served(model.clone(), "1"));
+    server
+        .set_variant("canary", served(model, "2"), 0.5)
+        .unwrap();
+    let c = client();
+    let url = server.url();
+    let mut answered = Vec::new();
+    for i in 0..200 {
+        let (s, h, _) = post(
+            &c,
+            &format!("{url}/invocations"),
+            Some("application/json"),
+            split_body(i % 50, i % 50 + 1),
+        );
+        assert_eq!(s, 200);
+        answered.push((
+            h["x-request-id"].to_str().unwrap().to_string(),
+            h["x-variant"].to_str().unwrap().to_string(),
+        ));
+    }
+    // Canary answers clicked, stable ones not: one report each, half as a batch.
+    let report = |id: &str, variant: &str| serde_json::json!({"request_id": id, "metric": "click", "value": variant == "canary"});
+    for (id, variant) in &answered[..100] {
+        let (s, _, v) = post(
+            &c,
+            &format!("{url}/outcomes"),
+            Some("application/json"),
+            report(id, variant).to_string(),
+        );
+        assert_eq!((s, &v), (200, &serde_json::json!({"recorded": 1})));
+    }
+    let batch: Vec<_> = answered[100..]
+        .iter()
+        .map(|(id, variant)| report(id, variant))
+        .collect();
+    let (s, _, v) = post(
+        &c,
+        &format!("{url}/outcomes"),
+        Some("application/json"),
+        serde_json::Value::from(batch).to_string(),
+    );
+    assert_eq!((s, v["recorded"].as_u64()), (200, Some(100)));
+    let canary_n = answered.iter().filter(|(_, v)| v == "canary").count() as u64;
+    assert!(canary_n > 50 && canary_n < 150, "{canary_n}");
+    let click = |variant: &str| {
+        server
+            .outcome_stats()
+            .into_iter()
+            .find(|o| o.variant == variant && o.metric == "click")
+            .unwrap()
+            .sums
+    };
+    assert_eq!(
+        (click("canary").n, click("canary").sum),
+        (canary_n, canary_n as f64)
+    );
+    assert_eq!(
+        (click("stable").n, click("stable").sum),
+        (200 - canary_n, 0.0)
+    );
+
+    // Refusals: a second report (409), an unknown id (404), no key or a bad value
+    // (400), an unknown variant/version (404); a batch with one bad item records none.
+    let (id, variant) = &answered[0];
+    let refused = [
+        (report(id, variant).to_string(), 409, "already"),
+        (
+            serde_json::json!({"request_id": "nope", "metric": "click", "value": 1}).to_string(),
+            404,
+            "no answered request",
+        ),
+        (
+            r#"{"metric": "click", "value": 1}"#.to_string(),
+            400,
+            "either",
+        ),
+        (
+            format!(r#"{{"request_id": "{id}", "metric": "click", "value": "yes"}}"#),
+            400,
+            "outcomes",
+        ),
+        (
+            serde_json::json!({"variant": "canary", "version": "7", "metric": "click", "value": 1})
+                .to_string(),
+            404,
+            "version",
+        ),
+        (
+            serde_json::json!([
+                {"variant": "stable", "version": "1", "metric": "click", "value": 1},
+                {"request_id": "nope", "metric": "click", "value": 1},
+            ])
+            .to_string(),
+            404,
+            "outcome 1",
+        ),
+        ("not json".to_string(), 400, "outcomes"),
+    ];
+    for (body, status, says) in refused {
+        let (s, _, v) = post(
+            &c,
+            &format!("{url}/outcomes"),
+            Some("application/json"),
+            body.clone(),
+        );
+        assert_eq!(s, status, "{body}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(says), "{body}: {v}");
+        assert!(v["error_code"].is_string(), "{v}");
+    }
+    assert_eq!(
+        click("stable").n,
+        200 - canary_n,
+        "nothing recorded by a refused batch"
+    );
+    // By variant and version, over HTTP and in process, for a mean metric too.
+    let (s, _, _) = post(
+        &c,
+        &format!("{url}/outcomes"),
+        Some("application/json"),
+        serde_json::json!({"variant": "stable", "version": "1", "metric": "revenue", "value": 2.5})
+            .to_string(),
+    );
+    assert_eq!(s, 200);
+    server
+        .record_outcomes(&[OutcomeReport::for_variant("stable", "1", "revenue", 1.5)])
+        .unwrap();
+    let revenue = server
+        .outcome_stats()
+        .into_iter()
+        .find(|o| o.metric == "revenue")
+        .unwrap();
+    assert_eq!(
+        (
+            revenue.variant.as_str(),
+            revenue.sums.n,
+            revenue.sums.sum,
+            revenue.sums.sum_sq
+        ),
+        ("stable", 2, 4.0, 8.5)
+    );
+    assert!(
+        server
+            .record_outcomes(&[OutcomeReport::for_request("nope", "click", 1.0)])
+            .is_err()
+    );
+    server.shutdown().unwrap();
+}
+
+fn rollout(canary: u64, judge: JudgeConfig) -> RolloutSpec {
+    RolloutSpec {
+        name: format!("wine-v{canary}"),
+        stable: spec(1),
+        canary: spec(canary),
+        alias: "champion".into(),
+        strategy: Strategy::Canary(Canary {
+            steps: vec![
+                Step::SetWeight(20),
+                Step::SetWeight(50),
+                Step::Judge {
+                    max_duration: Some(mlops_deploy::strategy::Duration(120)),
+                },
+            ],
+            judge,
+            background_analysis: None,
+        }),
+        look_every_ms: 50,
+        prometheus: None,
+        guardrail_queries: Vec::new(),
+    }
+}
+
+/// Large effects so a test decides within a few thousand requests (the statistics'
+/// error rates are checked by the simulations, not here).
+fn click_judge() -> JudgeConfig {
+    JudgeConfig {
+        metric: MetricSpec::proportion("click"),
+        tau: 0.1,
+        margin: 0.0,
+        min_samples: 200,
+        horizon: None,
+        ..JudgeConfig::default()
+    }
+}
+
+/// Runs a rollout of `canary` with users clicking with probability `p(variant)`;
+/// returns the final state, what the users saw and the alias's version.
+fn run_rollout(
+    canary: u64,
+    judge: JudgeConfig,
+    p: &(dyn Fn(&str) -> f64 + Sync),
+    faulty_canary: bool,
+) -> (
+    RolloutState,
+    Vec<String>,
+    BTreeMap<String, u64>,
+    u64,
+    Vec<mlops_deploy::VariantInfo>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    let (reg, models) = registry(&root);
+    let want = wanted(&models);
+    let audit = AuditLog::open(mlops_core::tracking::sdk_state_dir(&root).join("audit.jsonl"));
+    let server = start(
+        ServerConfig {
+            workers: Some(2),
+            ..ServerConfig::default()
+        },
+        load(&reg, 1),
+    );
+    let stop = AtomicBool::new(false);
+    let seen = Seen::default();
+    let url = server.url();
+    let state = std::thread::scope(|s| {
+        s.spawn(|| users(&url, 3, &stop, &seen, &want, Some(p)));
+        let reg_ref: &dyn Registry = &reg;
+        let mut deployer = LocalDeployer::with_loader(&server, move |v: &VersionSpec| {
+            let m = load(reg_ref, v.version.parse().unwrap());
+            if faulty_canary && v.version == canary.to_string() {
+                let faulty = Faulty {
+                    inner: m.model().clone(),
+                    sleep: Duration::ZERO,
+                    fail: true,
+                    panic: false,
+                };
+                return Ok(ServedModel::new(
+                    "wine",
+                    v.version.clone(),
+                    Arc::new(faulty),
+                ));
+            }
+            Ok(m)
+        });
+        let mut source = LocalSource::new(&server, judge.metric.clone());
+        let st = RolloutState::new(rollout(canary, judge)).unwrap();
+        let mut c = Controller::open(
+            dir.path().join("rollout.json"),
+            Some(st),
+            &mut deployer,
+            &reg,
+            &audit,
+            &mut source,
+        )
+        .unwrap();
+        let end = c.run(&mlops_core::now_ms);
+        stop.store(true, Ordering::Relaxed);
+        end.unwrap();
+        c.state.clone()
+    });
+    let failures = seen.failures.lock().unwrap().clone();
+    let by = seen.by_version.lock().unwrap().clone();
+    let alias = reg
+        .get_version_by_alias("wine", "champion")
+        .unwrap()
+        .version;
+    let variants = server.variants();
+    server.shutdown().unwrap();
+    (state, failures, by, alias, variants)
+}
+
+#[test]
+fn the_controller_promotes_a_canary_users_click_more_and_rolls_back_one_they_click_less() {
+    // Better: promoted, the alias moves with the decision, the canary serves everything.
+    let better = |v: &str| if v == "canary" { 0.45 } else { 0.2 };
+    let (st, failures, by, alias, variants) = run_rollout(2, click_judge(), &better, false);
+    assert_eq!(st.phase, RolloutPhase::Promoted, "{:?}", st.decision);
+    let d = st.decision.as_ref().unwrap();
+    assert_eq!(d.outcome, mlops_deploy::Outcome::Promote);
+    assert!(d.estimate > 0.1, "{d}");
+    assert_eq!(alias, 2);
+    assert_eq!(variants.len(), 1);
+    assert_eq!(
+        (variants[0].name.as_str(), variants[0].version.as_str()),
+        ("stable", "2")
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(by["2"] > 0, "{by:?}");
+
+    // Worse: rolled back, the alias stays, the canary is gone.
+    let worse = |v: &str| if v == "canary" { 0.05 } else { 0.25 };
+    let (st, failures, _, alias, variants) = run_rollout(3, click_judge(), &worse, false);
+    assert_eq!(st.phase, RolloutPhase::RolledBack, "{:?}", st.decision);
+    assert_eq!(
+        st.decision.as_ref().unwrap().outcome,
+        mlops_deploy::Outcome::Rollback
+    );
+    assert_eq!(alias, 1);
+    assert_eq!(variants.len(), 1);
+    assert_eq!(variants[0].version, "1");
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn a_canary_failing_requests_is_rolled_back_by_the_error_rate_guardrail() {
+    // Users click the failing canary's (non-existent) answers as often as the stable
+    // one's: only the guardrail, read from the server's own 5xx counts, can stop it.
+    let same = |_: &str| 0.2;
+    let judge = JudgeConfig {
+        guardrails: vec![Guardrail {
+            metric: MetricSpec::proportion("error_rate").lower_is_better(),
+            alpha: 0.05,
+            tau: 0.05,
+            min_samples: 100,
+        }],
+        ..click_judge()
+    };
+    let (st, failures, _, alias, variants) = run_rollout(2, judge, &same, true);
+    assert_eq!(st.phase, RolloutPhase::RolledBack, "{:?}", st.decision);
+    let d = st.decision.as_ref().unwrap();
+    assert!(d.to_string().contains("error_rate"), "{d}");
+    assert_eq!(alias, 1);
+    assert_eq!(variants.len(), 1);
+    // The canary's failures were real 500s seen by users (and only those).
+    assert!(!failures.is_empty());
+    assert!(
+        failures.iter().all(|f| f.starts_with("status 500")),
+        "{failures:?}"
+    );
+}
