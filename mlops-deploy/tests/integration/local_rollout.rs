@@ -230,6 +230,8 @@ fn the_local_deployer_steps_promotes_and_rolls_back_under_traffic_failing_no_req
             (st.stable, st.canary, st.canary_weight, st.phase),
             (Some(spec(2)), None, 0, DeployPhase::RolledBack)
         );
+        // Requests that took the old routing before the rollback may still land.
+        std::thread::sleep(Duration::from_millis(300));
         let before = seen.by_version.lock().unwrap().clone();
         wait_for(&seen, 150);
         let after = seen.by_version.lock().unwrap().clone();
