@@ -62,6 +62,7 @@ pub mod dora;
 mod error;
 pub mod inference_log;
 pub mod judge;
+pub mod label_log;
 pub mod metrics;
 pub mod monitor;
 pub mod outcome;

@@ -16,12 +16,17 @@
 //! | `process_cpu_seconds_total` | counter | |
 //! | `process_resident_memory_bytes` | gauge | |
 //!
+//! Families of other parts of the application (the monitor's `mlops_monitor_*` gauges,
+//! [`crate::monitor::gauges`]) are added to the same page after start through
+//! [`Metrics::register_extra`] (`ServerHandle::register_metrics`): they live in a second
+//! registry encoded after the server's own, so the server's families never change.
+//!
 //! Process figures come from `/proc/self/stat` (user + system time, in the kernel's
 //! fixed 100 ticks per second of its user ABI) and `/proc/self/status` (`VmRSS`), read
 //! at scrape time; on a system without `/proc` they stay 0.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -103,6 +108,8 @@ pub struct Metrics {
     rss_bytes: Gauge,
     /// Last values copied from the log counters and /proc (counters only grow by deltas).
     last: Mutex<Last>,
+    /// Families registered after start ([`Metrics::register_extra`]).
+    extra: RwLock<Registry>,
 }
 
 #[derive(Default)]
@@ -220,7 +227,16 @@ impl Metrics {
             cpu_seconds,
             rss_bytes,
             last: Mutex::new(Last::default()),
+            extra: RwLock::new(Registry::default()),
         }
+    }
+
+    /// Lets `f` register more families (or collectors) into a registry encoded after
+    /// the server's own on every scrape. Their names must differ from the server's
+    /// families (a Prometheus page holds each family once).
+    pub fn register_extra(&self, f: impl FnOnce(&mut Registry)) {
+        let mut extra = self.extra.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut extra);
     }
 
     /// Refreshes the scrape-time values and encodes everything as Prometheus text.
@@ -257,7 +273,10 @@ impl Metrics {
             }
         }
         let mut out = String::new();
-        if prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry).is_err() {
+        let extra = self.extra.read().unwrap_or_else(|e| e.into_inner());
+        if prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry).is_err()
+            || prometheus_client::encoding::prometheus_text::encode(&mut out, &extra).is_err()
+        {
             tracing::error!("metrics could not be encoded");
         }
         out

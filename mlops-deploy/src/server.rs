@@ -36,6 +36,7 @@ use tracing::Instrument;
 
 use crate::codec::{kserve, mlflow};
 use crate::inference_log::{InferenceLog, LogConfig, LogCounters, LogRecord, LogSender};
+use crate::label_log::LabelLog;
 use crate::metrics::{ArmLabels, Metrics, ModelLabels, RequestLabels, VariantLabels};
 use crate::outcome::{AnswerMemory, OutcomeReport, OutcomeStats};
 use crate::router::{
@@ -73,6 +74,9 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     /// How long [`ServerHandle::shutdown`] waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// The file `POST /labels` appends delayed labels to (JSON lines, see
+    /// [`crate::label_log`]); `None`: the endpoint answers 404.
+    pub labels: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +92,7 @@ impl Default for ServerConfig {
             log: None,
             workers: None,
             drain_timeout: Duration::from_secs(30),
+            labels: None,
         }
     }
 }
@@ -102,6 +107,7 @@ struct App {
     shadow_limit: Arc<Semaphore>,
     log: Option<LogSender>,
     log_counters: Option<Arc<LogCounters>>,
+    labels: Option<Arc<LabelLog>>,
     seq: AtomicU64,
     nonce: u64,
     answers: AnswerMemory,
@@ -163,6 +169,10 @@ impl ModelServer {
             .build()
             .map_err(|e| Error::Server(format!("cannot start the runtime: {e}")))?;
         let log = config.log.clone().map(InferenceLog::start).transpose()?;
+        let labels = match &config.labels {
+            Some(p) => Some(Arc::new(LabelLog::open(p)?)),
+            None => None,
+        };
         let book = CounterBook::default();
         let metrics = Metrics::new();
         metrics
@@ -186,6 +196,7 @@ impl ModelServer {
             metrics,
             log: log.as_ref().and_then(InferenceLog::sender),
             log_counters: log.as_ref().map(|l| l.counters().clone()),
+            labels,
             seq: AtomicU64::new(0),
             nonce,
             answers: AnswerMemory::default(),
@@ -407,6 +418,14 @@ impl ServerHandle {
         self.app.log_counters.clone()
     }
 
+    /// Adds metric families (or collectors) to this server's `/metrics` page, e.g. a
+    /// monitor's gauges: `server.register_metrics(|r| gauges.register(r))`. They are
+    /// encoded after the server's own families on every scrape; their names must not
+    /// repeat the server's.
+    pub fn register_metrics(&self, f: impl FnOnce(&mut prometheus_client::registry::Registry)) {
+        self.app.metrics.register_extra(f);
+    }
+
     /// Blocks until SIGINT or SIGTERM arrives (for a command-line server), then returns;
     /// call [`ServerHandle::shutdown`] next.
     pub fn wait_for_signal(&self) -> Result<()> {
@@ -483,6 +502,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/version", get(version))
         .route("/metrics", get(metrics))
         .route("/outcomes", post(outcomes))
+        .route("/labels", post(labels))
         .route("/v2", get(v2_server))
         .route("/v2/health/live", get(v2_live))
         .route("/v2/health/ready", get(v2_ready))
@@ -526,6 +546,41 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     r
+}
+
+/// `POST /labels`: delayed labels by request id, appended to the label log
+/// ([`crate::label_log`]); 404 when the server keeps none, 400/413 on bad input.
+async fn labels(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(sink) = app.labels.clone() else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            mlflow::error_body(
+                "ENDPOINT_NOT_FOUND",
+                "This server keeps no labels (start it with a labels file)",
+            ),
+        );
+    };
+    let bytes = match read_body(&headers, body, app.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return Protocol::Mlflow.error(&e),
+    };
+    let ts_ms = i64::try_from(mlops_core::now_ms()).unwrap_or(i64::MAX);
+    let records = match crate::label_log::parse_body(&bytes, app.config.max_rows, ts_ms) {
+        Ok(r) => r,
+        Err(e) => return Protocol::Mlflow.error(&InputError::bad_request(e.0)),
+    };
+    let n = records.len();
+    match tokio::task::spawn_blocking(move || sink.append(&records)).await {
+        Ok(Ok(())) => json_response(
+            StatusCode::OK,
+            serde_json::to_vec(&serde_json::json!({ "accepted": n })).unwrap_or_default(),
+        ),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "labels could not be written");
+            Protocol::Mlflow.error(&internal("the labels could not be stored"))
+        }
+        Err(_) => Protocol::Mlflow.error(&internal("the labels could not be stored")),
+    }
 }
 
 async fn not_found() -> Response {

@@ -356,6 +356,45 @@ impl TriggerEngine {
         out
     }
 
+    /// Feeds a window updated by late labels ([`crate::Monitor::relabel`]): only the
+    /// `quality_below` policies look at it, and one fires when its condition now holds,
+    /// no incident of it is open and its cooldown has passed (incident
+    /// `policy#window`, the same key a firing on the first report would have had, so
+    /// downstream deduplication holds). Consecutive and clear counts, which follow the
+    /// newest windows, are left alone.
+    pub fn observe_relabelled(&mut self, w: &WindowReport) -> Vec<Fired> {
+        let mut out = Vec::new();
+        if !w.complete {
+            return out;
+        }
+        for p in &self.policies {
+            if !matches!(p.rule, Rule::QualityBelow { .. }) {
+                continue;
+            }
+            let st = self.state.entry(p.name.clone()).or_default();
+            if let Verdict::Hit(value, reason) = Self::verdict(&p.rule, w, st) {
+                let cooled = match (st.last_fired_ms, w.end_ms) {
+                    (Some(last), Some(now)) => now - last >= p.cooldown_ms as i64,
+                    _ => true,
+                };
+                if !st.active && cooled {
+                    st.active = true;
+                    st.last_fired_ms = w.end_ms.or(st.last_fired_ms);
+                    out.push(Fired {
+                        policy: p.name.clone(),
+                        incident: format!("{}#{}", p.name, w.index),
+                        window: w.index,
+                        window_profile: Some(w.profile_digest),
+                        time_ms: w.end_ms,
+                        value: Some(value),
+                        reason: format!("{reason} (late labels, revision {})", w.revision),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Fires a `manual` policy (or any policy by name) now, whatever its state.
     pub fn manual(&mut self, name: &str, reason: &str, time_ms: Option<i64>) -> Result<Fired> {
         let st = self

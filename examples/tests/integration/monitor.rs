@@ -347,3 +347,247 @@ fn monitor_dora_and_audit_show_on_the_quickstart_model() {
         "{timeline}"
     );
 }
+
+/// `name{labels} value` of a Prometheus page.
+fn sample(text: &str, key: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn serve_with_a_monitor_takes_labels_over_http_and_follow_prints_late_revisions() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mlruns");
+    let uri = root.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", uri)
+        .env("MLOPS_HOME", dir.path().join(".mlops"))
+        .env_remove("MLFLOW_REGISTRY_URI")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = env!("CARGO_BIN_EXE_mlops");
+    let logs = dir.path().join("log");
+    let labels = dir.path().join("labels.jsonl");
+    let mut server = Command::new(bin)
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "models:/winequality-good@champion",
+            "--port",
+            "0",
+            "--tracking-uri",
+            uri,
+            "--monitor-window",
+            "100",
+            "--monitor-interval-ms",
+            "50",
+        ])
+        .arg("--log-dir")
+        .arg(&logs)
+        .arg("--labels-file")
+        .arg(&labels)
+        .env("MLOPS_HOME", dir.path().join(".mlops"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+
+    // 400 rows in requests of 10
+    let data = winequality();
+    let features: Vec<String> = data
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|s| s != "good")
+        .collect();
+    let c = reqwest::blocking::Client::new();
+    for r in 0..40 {
+        let rows: Vec<Vec<f64>> = (r * 10..r * 10 + 10)
+            .map(|i| {
+                features
+                    .iter()
+                    .map(|f| data.column(f).unwrap().f64().unwrap().get(i).unwrap())
+                    .collect()
+            })
+            .collect();
+        let body = serde_json::json!({"dataframe_split": {"columns": features, "data": rows}});
+        let resp = c
+            .post(format!("{url}/invocations"))
+            .header("content-type", "application/json")
+            .header("x-request-id", format!("q{r}"))
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let scrape = || {
+        c.get(format!("{url}/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let model = "models:/winequality-good/1";
+    let wait = |what: &str, f: &dyn Fn(&str) -> bool| {
+        let t = Instant::now();
+        loop {
+            let text = scrape();
+            if f(&text) {
+                return text;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "no {what} on /metrics:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // the log is flushed every 5 s: the four windows show on the server's page
+    let windows = format!("mlops_monitor_windows_total{{model=\"{model}\"}}");
+    wait("4 windows", &|t| sample(t, &windows) == Some(4.0));
+    let accuracy =
+        format!("mlops_monitor_quality{{model=\"{model}\",metric=\"accuracy\",bound=\"value\"}}");
+    assert!(sample(&scrape(), &accuracy).is_none(), "no labels yet");
+
+    // the truth, over HTTP, for every row (by request id and row)
+    let good = data.column("good").unwrap().str().unwrap();
+    let items: Vec<Value> = (0..400)
+        .map(|i| serde_json::json!({"request_id": format!("q{}", i / 10), "row": i % 10, "label": good.get(i).unwrap()}))
+        .collect();
+    let v: Value = c
+        .post(format!("{url}/labels"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "labels": items }).to_string())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["accepted"], 400, "{v}");
+    let v: Value = c
+        .post(format!("{url}/labels"))
+        .body(r#"{"labels": [{"request_id": "q1"}]}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["error_code"], "BAD_REQUEST", "{v}");
+    // late labels reach the latest window's quality gauge
+    let text = wait("accuracy", &|t| sample(t, &accuracy).is_some());
+    let acc = sample(&text, &accuracy).unwrap();
+    assert!((0.5..=1.0).contains(&acc), "{acc}");
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(server.wait().unwrap().success());
+
+    // one pass over the same log with the server's label file: quality everywhere
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        bin,
+        &[
+            "monitor",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--model",
+            "models:/winequality-good@champion",
+            "--labels",
+            labels.to_str().unwrap(),
+            "--window",
+            "100",
+            "--json",
+            "--tracking-uri",
+            uri,
+        ],
+    );
+    assert!(code == 0 || code == 1, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let ws = v["windows"].as_array().unwrap();
+    assert_eq!(ws.len(), 4);
+    for w in ws {
+        assert_eq!(w["quality"]["labelled"], 100, "{w}");
+    }
+    // the last window, as the server's monitor saw it after the labels
+    let last = ws[3]["quality"]["metrics"][0]["value"].as_f64().unwrap();
+    assert!((last - acc).abs() < 1e-12, "{last} vs {acc}");
+
+    // --follow: windows first without labels, then again (revision 1) once the labels
+    // file appears
+    let late = dir.path().join("late.jsonl");
+    let mut follow = Command::new(bin)
+        .current_dir(dir.path())
+        .args([
+            "monitor",
+            "--model",
+            "models:/winequality-good@champion",
+            "--window",
+            "100",
+            "--follow",
+            "--json",
+            "--interval-ms",
+            "100",
+            "--max-polls",
+            "100",
+            "--tracking-uri",
+            uri,
+        ])
+        .arg("--log-dir")
+        .arg(&logs)
+        .arg("--labels")
+        .arg(&late)
+        .env("MLOPS_HOME", dir.path().join(".mlops"))
+        .env_remove("MLFLOW_REGISTRY_URI")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut seen: Vec<Value> = Vec::new();
+    for _ in 0..4 {
+        seen.push(serde_json::from_str(&out.next().unwrap().unwrap()).unwrap());
+    }
+    assert!(
+        seen.iter()
+            .all(|w| w.get("quality").is_none() && w.get("revision").is_none()),
+        "{seen:?}"
+    );
+    let tmp = dir.path().join("late.tmp");
+    std::fs::copy(&labels, &tmp).unwrap();
+    std::fs::rename(&tmp, &late).unwrap();
+    let mut updated: Vec<Value> = Vec::new();
+    for _ in 0..4 {
+        updated.push(serde_json::from_str(&out.next().unwrap().unwrap()).unwrap());
+    }
+    let idx: Vec<u64> = updated
+        .iter()
+        .map(|w| w["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(idx, [0, 1, 2, 3]);
+    for w in &updated {
+        assert_eq!(w["revision"], 1, "{w}");
+        assert_eq!(w["quality"]["labelled"], 100, "{w}");
+    }
+    assert_eq!(
+        updated[3]["quality"]["metrics"][0]["value"].as_f64(),
+        Some(last)
+    );
+    assert!(follow.wait().unwrap().success(), "--follow exits 0");
+}

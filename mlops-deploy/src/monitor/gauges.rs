@@ -4,7 +4,11 @@
 //! [`MonitorGauges`] holds typed gauge families (`prometheus-client`); register them
 //! into the registry the server's `/metrics` encodes ([`MonitorGauges::register`]) and
 //! feed every window to [`MonitorGauges::observe`]. Each gauge shows the latest
-//! window's value. Names (all prefixed `mlops_monitor_`):
+//! window's value; when late labels update that window ([`super::Monitor::relabel`]),
+//! [`MonitorGauges::observe_relabelled`] updates its quality, label-shift and concept
+//! gauges (updates of older windows change no gauge). A running model server shows
+//! them on its own `/metrics` with `server.register_metrics(|r| gauges.register(r))`.
+//! Names (all prefixed `mlops_monitor_`):
 //!
 //! | name | labels | value |
 //! |---|---|---|
@@ -21,7 +25,9 @@
 //! | `window_rows` | model | rows in the latest window |
 //! | `windows` (counter) | model | windows completed |
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -78,6 +84,8 @@ pub struct MonitorGauges {
     latency_seconds: Family<QuantileLabel, FGauge>,
     window_rows: Family<ModelLabel, FGauge>,
     windows: Family<ModelLabel, Counter>,
+    /// Index of the latest window observed, per model.
+    latest: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
 impl MonitorGauges {
@@ -149,6 +157,10 @@ impl MonitorGauges {
 
     /// Sets every gauge from a window of `model`.
     pub fn observe(&self, model: &str, w: &WindowReport) {
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(model.to_string(), w.index);
         let m = ModelLabel {
             model: model.to_string(),
         };
@@ -171,6 +183,43 @@ impl MonitorGauges {
         if let Some(p) = &w.prediction_drift {
             self.prediction_drift_share.get_or_create(&m).set(p.share);
         }
+        self.set_quality(model, w);
+        self.error_rate.get_or_create(&m).set(w.health.error_rate);
+        if let Some(l) = &w.health.latency_ms {
+            for (q, v) in [("50", l.p50), ("90", l.p90), ("99", l.p99)] {
+                self.latency_seconds
+                    .get_or_create(&QuantileLabel {
+                        model: model.to_string(),
+                        percentile: q.to_string(),
+                    })
+                    .set(v / 1000.0);
+            }
+        }
+        self.window_rows.get_or_create(&m).set(w.rows as f64);
+        self.windows.get_or_create(&m).inc();
+    }
+
+    /// A window updated by late labels: its quality, label-shift and concept gauges
+    /// are set when it is the latest window observed for `model`; returns whether it
+    /// was.
+    pub fn observe_relabelled(&self, model: &str, w: &WindowReport) -> bool {
+        let latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(model)
+            .copied();
+        if latest != Some(w.index) {
+            return false;
+        }
+        self.set_quality(model, w);
+        true
+    }
+
+    fn set_quality(&self, model: &str, w: &WindowReport) {
+        let m = ModelLabel {
+            model: model.to_string(),
+        };
         if let Some(q) = &w.quality {
             for metric in &q.metrics {
                 let set = |bound: &str, v: Option<f64>| {
@@ -197,18 +246,5 @@ impl MonitorGauges {
         if let Some(c) = &w.shifts.concept {
             self.concept_gap.get_or_create(&m).set(c.gap.value);
         }
-        self.error_rate.get_or_create(&m).set(w.health.error_rate);
-        if let Some(l) = &w.health.latency_ms {
-            for (q, v) in [("50", l.p50), ("90", l.p90), ("99", l.p99)] {
-                self.latency_seconds
-                    .get_or_create(&QuantileLabel {
-                        model: model.to_string(),
-                        percentile: q.to_string(),
-                    })
-                    .set(v / 1000.0);
-            }
-        }
-        self.window_rows.get_or_create(&m).set(w.rows as f64);
-        self.windows.get_or_create(&m).inc();
     }
 }

@@ -26,14 +26,28 @@
 //! The monitor is a pure consumer: [`Monitor::push`] takes log rows in log order and
 //! returns the windows they complete; [`Monitor::push_log`] reads new rows of a log
 //! directory (the same call, repeated, follows it). Triggers, gauges, reports and
-//! the audit trail are fed from the returned [`WindowReport`]s.
+//! the audit trail are fed from the returned [`WindowReport`]s; [`follow`] does the
+//! polling (on a thread of its own, next to a running server, with its gauges on the
+//! server's `/metrics`).
+//!
+//! **Late labels.** Labels usually arrive after the window of their request was
+//! reported. The monitor keeps the served rows of the last
+//! [`MonitorConfig::late_label_windows`] reported windows; [`Monitor::relabel`]
+//! recomputes the quality (and label shift and concept drift) of each kept window that
+//! holds a request whose label is new or changed since the last call, and returns those
+//! windows again with the same `index` and `revision` one higher. A consumer keeps the
+//! highest revision of each index ([`MonitorReport::upsert`]). Drift, health and the
+//! profile digest of a window never change; labels for windows older than the horizon
+//! are kept for [`crate::retrain::recent_labelled`] but change no report.
 
+pub mod follow;
 pub mod gauges;
 pub mod html;
 pub mod quality;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 
 use mlops_core::registry::Registry;
 use mlops_core::{Digest, ModelUri};
@@ -138,6 +152,15 @@ pub struct MonitorConfig {
     pub confidence: f64,
     /// Keep each row's prediction for the join with labels (needed for quality).
     pub keep_predictions: bool,
+    /// Reported windows whose quality late labels still update
+    /// ([`Monitor::relabel`]); their served rows stay in memory (about 100 bytes a
+    /// row). 0: quality is computed once, when the window is reported.
+    #[serde(default = "default_late_label_windows")]
+    pub late_label_windows: usize,
+}
+
+fn default_late_label_windows() -> usize {
+    100
 }
 
 impl Default for MonitorConfig {
@@ -149,6 +172,7 @@ impl Default for MonitorConfig {
             profile: ProfileOptions::default(),
             confidence: 0.95,
             keep_predictions: true,
+            late_label_windows: default_late_label_windows(),
         }
     }
 }
@@ -523,6 +547,14 @@ pub struct WindowReport {
     pub quality: Option<Quality>,
     /// Covariate shift, label shift and concept drift.
     pub shifts: Shifts,
+    /// 0 when first reported; one higher each time late labels changed its quality
+    /// ([`Monitor::relabel`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One pane, profiled once.
@@ -537,8 +569,15 @@ struct Pane {
     requests: u64,
     errors: u64,
     server_errors: u64,
-    scored: Vec<ScoredRow>,
+    scored: Arc<Vec<ScoredRow>>,
     frame: Option<DataFrame>,
+}
+
+/// A reported window that late labels may still update.
+#[derive(Debug, Clone)]
+struct Reported {
+    report: WindowReport,
+    scored: Vec<Arc<Vec<ScoredRow>>>,
 }
 
 /// The live monitor (see the module docs).
@@ -558,6 +597,8 @@ pub struct Monitor {
     rows_seen: u64,
     late_rows: u64,
     prediction_baseline: Option<Profile>,
+    reported: VecDeque<Reported>,
+    changed: HashSet<String>,
 }
 
 impl Monitor {
@@ -591,6 +632,8 @@ impl Monitor {
             emitted: 0,
             rows_seen: 0,
             late_rows: 0,
+            reported: VecDeque::new(),
+            changed: HashSet::new(),
         })
     }
 
@@ -605,9 +648,55 @@ impl Monitor {
     }
 
     /// Adds delayed labels (a drop read with [`Labels::read`], or built by calls);
-    /// they apply to windows completed from now on.
+    /// they apply to windows completed from now on, and to the kept windows already
+    /// reported on the next [`Monitor::relabel`]. Adding a label already held changes
+    /// nothing.
     pub fn add_labels(&mut self, labels: &Labels) {
-        self.labels.extend(labels);
+        let changed = self.labels.extend_changed(labels);
+        if self.config.late_label_windows > 0 {
+            self.changed.extend(changed);
+        }
+    }
+
+    /// Recomputes the quality, label shift and concept drift of every kept reported
+    /// window (the last [`MonitorConfig::late_label_windows`]) that holds a request
+    /// whose label arrived or changed since the last call, and returns the windows
+    /// whose numbers changed, with `revision` one higher (see the module docs).
+    pub fn relabel(&mut self) -> Result<Vec<WindowReport>> {
+        if self.changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let changed = std::mem::take(&mut self.changed);
+        let mut out = Vec::new();
+        for r in &mut self.reported {
+            let hit = r
+                .scored
+                .iter()
+                .any(|p| p.iter().any(|s| changed.contains(&s.request_id)));
+            if !hit {
+                continue;
+            }
+            let rows: Vec<&ScoredRow> = r.scored.iter().flat_map(|p| p.iter()).collect();
+            let q = quality::evaluate(
+                &rows,
+                &self.labels,
+                &self.reference.quality,
+                self.config.confidence,
+            )?;
+            let w = &mut r.report;
+            if w.quality.as_ref() == Some(&q.quality)
+                && w.shifts.label == q.label_shift
+                && w.shifts.concept == q.concept
+            {
+                continue;
+            }
+            w.quality = Some(q.quality);
+            w.shifts.label = q.label_shift;
+            w.shifts.concept = q.concept;
+            w.revision += 1;
+            out.push(w.clone());
+        }
+        Ok(out)
     }
 
     /// Labels held.
@@ -839,11 +928,11 @@ impl Monitor {
         } else {
             None
         };
-        let scored = if self.config.keep_predictions && has_pred {
+        let scored = Arc::new(if self.config.keep_predictions && has_pred {
             scored_rows(&ok)?
         } else {
             Vec::new()
-        };
+        });
         Ok(Pane {
             rows: n as u64,
             first_row,
@@ -985,8 +1074,19 @@ impl Monitor {
             health,
             quality,
             shifts,
+            revision: 0,
         };
         self.emitted += 1;
+        let keep = self.config.late_label_windows;
+        if keep > 0 && ps.iter().any(|p| !p.scored.is_empty()) {
+            self.reported.push_back(Reported {
+                report: report.clone(),
+                scored: ps.iter().map(|p| p.scored.clone()).collect(),
+            });
+            while self.reported.len() > keep {
+                self.reported.pop_front();
+            }
+        }
         Ok(report)
     }
 }
@@ -1069,6 +1169,16 @@ impl MonitorReport {
             windows: Vec::new(),
             fired: Vec::new(),
             late_rows: 0,
+        }
+    }
+
+    /// Adds a window, or replaces the one of the same index with a later revision
+    /// (late labels, [`Monitor::relabel`]).
+    pub fn upsert(&mut self, w: WindowReport) {
+        match self.windows.iter_mut().find(|x| x.index == w.index) {
+            Some(x) if x.revision <= w.revision => *x = w,
+            Some(_) => {}
+            None => self.windows.push(w),
         }
     }
 

@@ -102,12 +102,51 @@ impl Labels {
         }
     }
 
-    /// Reads a Parquet or CSV drop (see [`Labels::add_frame`] for the columns).
+    /// [`Labels::extend`], returning the request ids whose label is new or changed.
+    pub(crate) fn extend_changed(&mut self, other: &Labels) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (k, v) in &other.by_key {
+            if self.by_key.get(k) != Some(v) {
+                self.by_key.insert(k.clone(), v.clone());
+                changed.push(k.0.clone());
+            }
+        }
+        changed
+    }
+
+    /// Reads a drop: Parquet or CSV (see [`Labels::add_frame`] for the columns), or
+    /// JSON lines (`.jsonl`/`.ndjson`: one [`crate::label_log::LabelRecord`] per line,
+    /// what the server's `POST /labels` appends; a last line without its newline is a
+    /// torn write and ignored). Later lines replace earlier ones of the same key.
     pub fn read(path: &Path) -> Result<Labels> {
+        if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("jsonl" | "ndjson")
+        ) {
+            return Labels::read_json_lines(path);
+        }
         let frame = mlops_data::read_frame(path)?;
         let mut l = Labels::new();
         l.add_frame(&frame)
             .map_err(|e| Error::log(path, e.to_string()))?;
+        Ok(l)
+    }
+
+    fn read_json_lines(path: &Path) -> Result<Labels> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(i) => &bytes[..=i],
+            None => &bytes[..0],
+        };
+        let mut l = Labels::new();
+        for (i, line) in complete.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let r: crate::label_log::LabelRecord = serde_json::from_slice(line)
+                .map_err(|e| Error::log(path, format!("line {}: {e}", i + 1)))?;
+            l.add(&r.request_id, r.row, &r.label);
+        }
         Ok(l)
     }
 

@@ -9,6 +9,7 @@ mod deployer;
 mod inference_log;
 mod interop;
 mod judge;
+mod live;
 mod local_rollout;
 mod monitor;
 mod prometheus;

@@ -38,6 +38,7 @@ fn window(index: usize, share: f64, end_ms: i64) -> WindowReport {
             label: None,
             concept: None,
         },
+        revision: 0,
     }
 }
 

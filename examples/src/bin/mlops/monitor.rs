@@ -53,7 +53,8 @@ pub struct MonitorArgs {
     /// The model whose training data is the reference (models:/NAME@ALIAS or /VERSION).
     #[arg(long)]
     model: String,
-    /// Delayed labels: Parquet or CSV with request_id, label and optionally row.
+    /// Delayed labels: Parquet or CSV with request_id, label and optionally row, or
+    /// the JSON lines `mlops serve --labels-file` appends (POST /labels).
     #[arg(long)]
     labels: Option<PathBuf>,
     /// Window length in log rows (a request may carry several).
@@ -80,7 +81,9 @@ pub struct MonitorArgs {
     /// Write the self-contained HTML report here.
     #[arg(long)]
     html: Option<PathBuf>,
-    /// Keep watching the log (and the labels file) until interrupted.
+    /// Keep watching the log (and the labels file) until interrupted: each complete
+    /// window is printed once it closes, and again (same index, higher "revision")
+    /// when late labels change its quality; never exits 1.
     #[arg(long)]
     follow: bool,
     /// Poll interval of --follow, ms.
@@ -162,7 +165,7 @@ fn print_window(w: &WindowReport) {
         })
         .unwrap_or_default();
     println!(
-        "window {:>4}{} rows {:>8}  drift share {:.3}{}  errors {:.4}  p99 {}{}{}",
+        "window {:>4}{} rows {:>8}  drift share {:.3}{}  errors {:.4}  p99 {}{}{}{}",
         w.index,
         if w.complete { " " } else { "*" },
         w.rows,
@@ -184,6 +187,11 @@ fn print_window(w: &WindowReport) {
             .filter(|c| c.drifted)
             .map(|c| format!("  CONCEPT DRIFT (gap {:.3})", c.gap.value))
             .unwrap_or_default(),
+        if w.revision > 0 {
+            format!("  (late labels, revision {})", w.revision)
+        } else {
+            String::new()
+        },
     );
 }
 
@@ -260,9 +268,20 @@ fn monitor(a: MonitorArgs) -> CmdResult {
         if !a.follow {
             windows.extend(monitor.finish()?);
         }
-        for w in windows {
-            gauges.observe(&monitor.reference().model, &w);
-            let fired = engine.observe(&w);
+        // windows reported by earlier polls whose late labels arrived since
+        let relabelled = monitor.relabel()?;
+        let updates = windows
+            .into_iter()
+            .map(|w| (w, false))
+            .chain(relabelled.into_iter().map(|w| (w, true)));
+        for (w, relabel) in updates {
+            let fired = if relabel {
+                gauges.observe_relabelled(&monitor.reference().model, &w);
+                engine.observe_relabelled(&w)
+            } else {
+                gauges.observe(&monitor.reference().model, &w);
+                engine.observe(&w)
+            };
             if a.follow {
                 if a.json {
                     println!("{}", serde_json::to_string(&w)?);
@@ -313,7 +332,7 @@ fn monitor(a: MonitorArgs) -> CmdResult {
                 }
             }
             report.fired.extend(fired);
-            report.windows.push(w);
+            report.upsert(w);
         }
         report.late_rows = monitor.late_rows();
         if let Some(p) = &a.metrics_file {

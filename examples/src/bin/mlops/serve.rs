@@ -6,6 +6,12 @@
 //! `MLFLOW_TRACKING_URI`, else `./mlruns`. The first line on stdout is
 //! `listening on http://HOST:PORT`, so a script can start it on port 0 and read the
 //! address.
+//!
+//! With `--labels-file`, `POST /labels` appends delayed labels to that file (JSON lines,
+//! `mlops_deploy::label_log`). With `--monitor-window N` (and `--log-dir`), a monitor
+//! thread follows the inference log (and the labels file) in windows of N rows against
+//! the stable model's training data, and its `mlops_monitor_*` gauges are on the same
+//! `/metrics` page.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -14,7 +20,12 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use mlops_core::{registry_from_env, registry_from_uri};
-use mlops_deploy::{LogConfig, ModelServer, ServedModel, ServerConfig, StickyKey};
+use mlops_deploy::monitor::follow::{FollowConfig, Follower, MonitorThread};
+use mlops_deploy::monitor::gauges::MonitorGauges;
+use mlops_deploy::{
+    LogConfig, ModelServer, Monitor, MonitorConfig, Reference, ReferenceOptions, ServedModel,
+    ServerConfig, StickyKey, WindowSpec,
+};
 use mlops_train::FlavorRegistry;
 
 use crate::CmdResult;
@@ -66,6 +77,18 @@ pub enum Cmd {
         /// (default: MLFLOW_REGISTRY_URI, MLFLOW_TRACKING_URI, ./mlruns).
         #[arg(long)]
         tracking_uri: Option<String>,
+        /// Accept delayed labels on POST /labels and append them to this file (JSON
+        /// lines; `mlops monitor --labels` reads it).
+        #[arg(long)]
+        labels_file: Option<PathBuf>,
+        /// Monitor the inference log in windows of this many rows against the stable
+        /// model's training data and show the mlops_monitor_* gauges (drift, quality
+        /// from --labels-file) on /metrics (needs --log-dir and a models:/ URI).
+        #[arg(long, requires = "log_dir")]
+        monitor_window: Option<u64>,
+        /// Poll interval of --monitor-window, ms.
+        #[arg(long, default_value_t = 1000)]
+        monitor_interval_ms: u64,
     },
 }
 
@@ -86,7 +109,13 @@ pub fn run(cmd: Cmd) -> CmdResult {
         max_rows,
         workers,
         tracking_uri,
+        labels_file,
+        monitor_window,
+        monitor_interval_ms,
     } = cmd;
+    if monitor_window.is_some() && !model_uri.starts_with("models:/") {
+        return Err("--monitor-window needs a models:/ URI (the training data is found through the registry)".into());
+    }
     let needs_registry = [Some(&model_uri), canary.as_ref(), shadow.as_ref()]
         .into_iter()
         .flatten()
@@ -111,10 +140,36 @@ pub fn run(cmd: Cmd) -> CmdResult {
         sticky: sticky_header
             .map(StickyKey::Header)
             .or(sticky_field.map(StickyKey::Field)),
-        log: log_dir.map(LogConfig::new),
+        log: log_dir.clone().map(LogConfig::new),
+        labels: labels_file.clone(),
         ..ServerConfig::default()
     };
     let server = ModelServer::start(config, stable)?;
+    let monitor = match (monitor_window, &log_dir, &registry) {
+        (Some(rows), Some(dir), Some(registry)) => {
+            let reference = Reference::from_registry(
+                registry.as_ref(),
+                &model_uri.parse()?,
+                &ReferenceOptions::default(),
+            )?;
+            let monitor = Monitor::new(
+                reference,
+                MonitorConfig {
+                    window: WindowSpec::rows(rows),
+                    keep_predictions: labels_file.is_some(),
+                    ..MonitorConfig::default()
+                },
+            )?;
+            let gauges = MonitorGauges::new();
+            server.register_metrics(|r| gauges.register(r));
+            let mut follow = FollowConfig::new(dir.clone());
+            follow.labels = labels_file.clone();
+            follow.interval = std::time::Duration::from_millis(monitor_interval_ms.max(10));
+            follow.gauges = Some(gauges);
+            Some(MonitorThread::start(Follower::new(monitor, follow))?)
+        }
+        _ => None,
+    };
     if let Some(c) = &canary {
         server.set_variant("canary", load(c)?, canary_weight)?;
     }
@@ -135,6 +190,10 @@ pub fn run(cmd: Cmd) -> CmdResult {
     server.wait_for_signal()?;
     eprintln!("signal received: draining in-flight requests");
     server.shutdown()?;
+    if let Some(m) = monitor {
+        let report = m.stop()?;
+        eprintln!("monitor: {} windows", report.windows.len());
+    }
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)
 }
