@@ -8,8 +8,15 @@
 //! Per window the quality numbers carry intervals, because a window of 300 labelled
 //! rows says little on its own: accuracy, and binary precision and recall, are
 //! proportions with Wilson score intervals; ROC AUC gets DeLong's variance (the
-//! structural components of Sun & Xu's fast algorithm) and a normal interval. Each is
-//! set beside the value recorded when the model was registered.
+//! structural components of Sun & Xu's fast algorithm) and a normal interval. With
+//! more than two classes, macro precision and recall (scikit-learn's `average="macro"`)
+//! are means of per-class proportions whose trials are disjoint (each row has one
+//! predicted and one true class), so their variances add: [`macro_interval`] is an
+//! adjusted Wald interval on that mean (2/K successes and 4/K trials added to each
+//! class, Agresti–Caffo's one success and one failure per group when K = 2), which
+//! keeps its coverage where plain Wald collapses (a class whose precision is 1 has
+//! zero Wald variance). Each is set beside the value recorded when the model was
+//! registered.
 //!
 //! Why three shifts, each with its own numbers:
 //!
@@ -193,7 +200,7 @@ pub struct QualityMetric {
     /// Value and interval on the window's labelled rows.
     #[serde(flatten)]
     pub estimate: Estimate,
-    /// How the interval was computed (`wilson`, `delong`, `normal`).
+    /// How the interval was computed (`wilson`, `delong`, `normal`, `adjusted_wald`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
     /// The value recorded in the model package at registration.
@@ -310,6 +317,72 @@ pub fn wilson(successes: u64, n: u64, confidence: f64) -> Estimate {
         lower: Some((center - half).max(0.0)),
         upper: Some((center + half).min(1.0)),
     }
+}
+
+/// Macro mean of per-class proportions, `successes[k]` of `trials[k]`, with an
+/// adjusted Wald interval at two-sided `confidence` (see the module docs). A class
+/// without trials counts 0 (scikit-learn's `zero_division=0`) and adds no variance.
+/// The interval is centred on the adjusted mean, so it can sit slightly off-centre
+/// around the value; it is clipped to [0, 1].
+pub fn macro_interval(successes: &[u64], trials: &[u64], confidence: f64) -> Estimate {
+    let k = trials.len().min(successes.len());
+    if k == 0 {
+        return Estimate {
+            value: f64::NAN,
+            lower: None,
+            upper: None,
+        };
+    }
+    let kf = k as f64;
+    let (a, b) = (2.0 / kf, 4.0 / kf);
+    let (mut value, mut center, mut var) = (0.0, 0.0, 0.0);
+    for (&x, &n) in successes.iter().zip(trials).take(k) {
+        if n == 0 {
+            continue;
+        }
+        let (x, n) = (x as f64, n as f64);
+        value += x / n;
+        let p = (x + a) / (n + b);
+        center += p;
+        var += p * (1.0 - p) / (n + b);
+    }
+    let (value, center) = (value / kf, center / kf);
+    let half = z_of(confidence) * var.sqrt() / kf;
+    Estimate {
+        value,
+        lower: Some((center - half).max(0.0)),
+        upper: Some((center + half).min(1.0)),
+    }
+}
+
+/// Macro precision and recall of class indices (over the classes present in `y_true`
+/// or `y_pred`, as scikit-learn's default `labels`) with [`macro_interval`]s.
+pub fn macro_precision_recall(
+    y_true: &[usize],
+    y_pred: &[usize],
+    confidence: f64,
+) -> (Estimate, Estimate) {
+    let k = y_true
+        .iter()
+        .chain(y_pred)
+        .copied()
+        .max()
+        .map_or(0, |m| m + 1);
+    let (mut tp, mut pred, mut truth) = (vec![0u64; k], vec![0u64; k], vec![0u64; k]);
+    for (&t, &p) in y_true.iter().zip(y_pred) {
+        pred[p] += 1;
+        truth[t] += 1;
+        if t == p {
+            tp[t] += 1;
+        }
+    }
+    let present: Vec<usize> = (0..k).filter(|&c| pred[c] + truth[c] > 0).collect();
+    let pick = |v: &[u64]| present.iter().map(|&c| v[c]).collect::<Vec<u64>>();
+    let tp = pick(&tp);
+    (
+        macro_interval(&tp, &pick(&pred), confidence),
+        macro_interval(&tp, &pick(&truth), confidence),
+    )
 }
 
 /// Midranks (1-based, ties averaged) of `v`.
@@ -535,20 +608,18 @@ pub(crate) fn evaluate(
             }
         }
     } else {
-        use mlops_train::metrics::{Average, precision, recall};
-        let p = precision(&y_true, &y_pred, Average::Macro)?;
-        let r = recall(&y_true, &y_pred, Average::Macro)?;
+        let (p, r) = macro_precision_recall(&y_true, &y_pred, confidence);
         quality.metrics.push(metric(
             "precision_macro",
-            point(p),
-            None,
+            p,
+            Some("adjusted_wald"),
             reg("precision_score"),
             true,
         ));
         quality.metrics.push(metric(
             "recall_macro",
-            point(r),
-            None,
+            r,
+            Some("adjusted_wald"),
             reg("recall_score"),
             true,
         ));
