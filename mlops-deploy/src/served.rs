@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mlops_core::{Digest, ModelUri, Registry};
-use mlops_train::{FlavorRegistry, Model, ModelPackage};
+use mlops_train::{FlavorRegistry, MlflowModel, Model, ModelPackage};
 
 use crate::schema::InputSchema;
 use crate::{Error, Result};
@@ -76,12 +76,23 @@ impl ServedModel {
     /// Loads a package directory (as `ModelPackage::write_dir` writes it): the payload
     /// is checked against the manifest's digest. The name is the directory's name, the
     /// version `sha256:` and the first 12 hex digits of the manifest's digest.
+    ///
+    /// An MLflow model directory (an `MLmodel` file and no package manifest, e.g. what
+    /// `mlflow.onnx.save_model` writes) is loaded through its flavor the same way; it
+    /// records no digest to check, so its version is the digest of its `MLmodel` file.
     pub fn from_package_dir(dir: &Path, flavors: &FlavorRegistry) -> Result<ServedModel> {
         let t = Instant::now();
-        let package = ModelPackage::read_dir(dir)?;
         let manifest_path = dir.join(mlops_train::package::PACKAGE_MANIFEST);
-        let digest = Digest::of_file(&manifest_path)?;
-        let model: Arc<dyn Model> = Arc::from(package.model(flavors)?);
+        let mlmodel_path = dir.join(mlops_train::mlflow_model::MLMODEL_FILE);
+        let (model, digest): (Arc<dyn Model>, Digest) =
+            if !manifest_path.is_file() && mlmodel_path.is_file() {
+                let model = flavors.load_mlflow(&MlflowModel::read_dir(dir)?)?;
+                (Arc::from(model), Digest::of_file(&mlmodel_path)?)
+            } else {
+                let package = ModelPackage::read_dir(dir)?;
+                let digest = Digest::of_file(&manifest_path)?;
+                (Arc::from(package.model(flavors)?), digest)
+            };
         let name = dir
             .canonicalize()
             .ok()

@@ -2,7 +2,7 @@
 """scikit-learn models as ONNX, and onnxruntime's answers on them: the reference the
 Rust `onnx` flavor (tract plus our ONNX-ML ops) must reproduce.
 
-Three commands, all deterministic (fixed data, fixed seeds):
+Four commands, all deterministic (fixed data, fixed seeds):
 
   fixtures OUT_DIR
       Writes small .onnx graphs and OUT_DIR/reference.json: one case per graph with its
@@ -18,6 +18,12 @@ Three commands, all deterministic (fixed data, fixed seeds):
       mlflow.onnx.log_model on the server named by MLFLOW_TRACKING_URI, registers it as
       PREFIX-<model>-<task> and points the alias `champion` at it. Writes OUT_JSON with
       the model names, the evaluation rows and onnxruntime's labels and probabilities.
+  scoring FIXTURE_DIR OUT_JSON
+      MLflow's scoring answers for the scikit-learn fixtures (FIXTURE_DIR as `fixtures`
+      wrote it): each graph saved with mlflow.onnx.save_model, loaded as a pyfunc,
+      asked to predict a pandas frame of the case's rows (columns "0".."7") and its
+      answer turned into JSON by the scoring server's predictions_to_json, or the error
+      MLflow raises. OUT_JSON maps case name to {"predictions": ...} or {"error": ...}.
   bench OUT_DIR
       Writes bench-sized models (logistic, 100-tree forest) and their evaluation rows for
       scripts/bench-onnx, and prints onnxruntime's single-row and 100-row latency.
@@ -371,6 +377,39 @@ def register(prefix, out_json):
     print(json.dumps({"registered": [m["name"] for m in result["models"]]}))
 
 
+def scoring(fixture_dir, out_json):
+    import io
+    import tempfile
+
+    import mlflow.onnx
+    import mlflow.pyfunc
+    import pandas as pd
+    from mlflow.pyfunc.scoring_server import predictions_to_json
+
+    with open(os.path.join(fixture_dir, "reference.json")) as f:
+        ref = json.load(f)
+    result = {}
+    for case in ref["cases"]:
+        if not case["name"].startswith("sk_") or case["name"].endswith("_fed"):
+            continue
+        x = case["inputs"]["X"]
+        X = np.array(x["data"], dtype=np.float64).reshape(x["shape"])
+        frame = pd.DataFrame(X, columns=[str(i) for i in range(X.shape[1])])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model")
+            mlflow.onnx.save_model(onnx.load(os.path.join(fixture_dir, case["file"])), path)
+            model = mlflow.pyfunc.load_model(path)
+            try:
+                buf = io.StringIO()
+                predictions_to_json(model.predict(frame), buf)
+                result[case["name"]] = json.loads(buf.getvalue())
+            except Exception as e:  # MLflow's own failure is part of the reference
+                result[case["name"]] = {"error": f"{type(e).__name__}: {e}"}
+    with open(out_json, "w") as f:
+        json.dump(result, f)
+    print(json.dumps({k: "error" in v for k, v in result.items()}))
+
+
 def bench(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     X, y = dataset("binary", n_samples=2000)
@@ -409,6 +448,8 @@ if __name__ == "__main__":
         fixtures(sys.argv[2])
     elif cmd == "register" and len(sys.argv) == 4:
         register(sys.argv[2], sys.argv[3])
+    elif cmd == "scoring" and len(sys.argv) == 4:
+        scoring(sys.argv[2], sys.argv[3])
     elif cmd == "bench" and len(sys.argv) == 3:
         bench(sys.argv[2])
     else:

@@ -12,6 +12,7 @@ mod judge;
 mod live;
 mod local_rollout;
 mod monitor;
+mod onnx_serving;
 mod prometheus;
 mod quality;
 mod registry;

@@ -40,9 +40,10 @@ use tract_onnx::tract_hir::internal::{IntoTValue, TVec};
 
 use mlops_core::ColumnSchema;
 
+use crate::batch::{Batch, Values};
 use crate::evaluation::Task;
 use crate::mlflow_model::MlflowModel;
-use crate::model::{Model, Prediction, Signature};
+use crate::model::{Model, Prediction, Signature, default_mlflow_predictions};
 use crate::{Error, Result};
 
 /// The flavor name (MLflow's `onnx` flavor).
@@ -395,6 +396,8 @@ pub struct OnnxModel {
     task: Task,
     classes: Vec<String>,
     class_index: HashMap<String, usize>,
+    /// `classes` read as integers (`None` where a class is not one), for integer labels.
+    class_ints: Vec<Option<i64>>,
     head: Head,
 }
 
@@ -569,6 +572,7 @@ impl OnnxModel {
             .enumerate()
             .map(|(i, c)| (c.clone(), i))
             .collect();
+        let class_ints = classes.iter().map(|c| c.parse::<i64>().ok()).collect();
         Ok(OnnxModel {
             signature: Signature {
                 inputs: columns,
@@ -580,6 +584,7 @@ impl OnnxModel {
             task,
             classes,
             class_index,
+            class_ints,
             head,
         })
     }
@@ -657,33 +662,14 @@ impl OnnxModel {
         &self.graph
     }
 
-    fn input_tensors(&self, frame: &DataFrame) -> Result<Vec<Tensor>> {
-        let rows = frame.height();
-        let read = |name: &str| -> Result<Vec<f64>> {
-            let col = frame.column(name).map_err(|_| Error::Column {
-                column: name.to_string(),
-                problem: "is missing".to_string(),
-            })?;
-            let dt = col.dtype();
-            if !(dt.is_primitive_numeric() || dt.is_bool() || dt.is_null()) {
-                return Err(Error::Column {
-                    column: name.to_string(),
-                    problem: format!("has dtype {dt}, the model expects numbers"),
-                });
-            }
-            let c = col.cast(&DataType::Float64)?;
-            let ca = c.f64()?;
-            if ca.null_count() > 0 {
-                return Err(Error::Column {
-                    column: name.to_string(),
-                    problem: format!(
-                        "has {} null values; the ONNX model takes none",
-                        ca.null_count()
-                    ),
-                });
-            }
-            Ok(ca.into_no_null_iter().collect())
-        };
+    /// The input tensors for `rows` rows; `fill(column, j, stride, out)` writes the
+    /// column's value of row `r` to `out[r * stride + j]` (the frame and the batch
+    /// path differ only in how they read a column).
+    fn input_tensors(
+        &self,
+        rows: usize,
+        fill: impl Fn(&str, usize, usize, &mut [f64]) -> Result<()>,
+    ) -> Result<Vec<Tensor>> {
         let make = |dtype: DatumType, width: usize, data: Vec<f64>| -> Result<Tensor> {
             let shape = [rows, width];
             let t = match dtype {
@@ -707,18 +693,170 @@ impl OnnxModel {
             let cols = &self.signature.inputs;
             let mut data = vec![0f64; rows * cols.len()];
             for (j, c) in cols.iter().enumerate() {
-                for (r, v) in read(&c.name)?.into_iter().enumerate() {
-                    data[r * cols.len() + j] = v;
-                }
+                fill(&c.name, j, cols.len(), &mut data)?;
             }
             Ok(vec![make(single.dtype, single.width, data)?])
         } else {
             self.graph
                 .inputs
                 .iter()
-                .map(|i| make(i.dtype, 1, read(&i.name)?))
+                .map(|i| {
+                    let mut data = vec![0f64; rows];
+                    fill(&i.name, 0, 1, &mut data)?;
+                    make(i.dtype, 1, data)
+                })
                 .collect()
         }
+    }
+
+    /// Input tensors from a polars frame (the [`Model::predict`] path).
+    fn frame_tensors(&self, frame: &DataFrame) -> Result<Vec<Tensor>> {
+        self.input_tensors(frame.height(), |name, j, stride, out| {
+            let col = frame.column(name).map_err(|_| missing(name))?;
+            let dt = col.dtype();
+            if !(dt.is_primitive_numeric() || dt.is_bool() || dt.is_null()) {
+                return Err(not_numeric(name, dt));
+            }
+            let c = col.cast(&DataType::Float64)?;
+            let ca = c.f64()?;
+            if ca.null_count() > 0 {
+                return Err(has_nulls(name, ca.null_count()));
+            }
+            for (r, v) in ca.into_no_null_iter().enumerate() {
+                out[r * stride + j] = v;
+            }
+            Ok(())
+        })
+    }
+
+    /// Input tensors straight from a [`Batch`]'s typed columns (the serving path): the
+    /// same numbers as [`OnnxModel::frame_tensors`] on the batch's frame, without one.
+    fn batch_tensors(&self, batch: &Batch) -> Result<Vec<Tensor>> {
+        self.input_tensors(batch.rows(), |name, j, stride, out| {
+            let values = batch.column(name).ok_or_else(|| missing(name))?;
+            let nulls = |n: usize| has_nulls(name, n);
+            match values {
+                Values::F64(v) => {
+                    for (r, x) in v.iter().enumerate() {
+                        // NaN is a value here, as in a polars Float64 column.
+                        out[r * stride + j] =
+                            x.ok_or_else(|| nulls(v.iter().filter(|x| x.is_none()).count()))?;
+                    }
+                }
+                Values::I64(v) => {
+                    for (r, x) in v.iter().enumerate() {
+                        let x = x.ok_or_else(|| nulls(v.iter().filter(|x| x.is_none()).count()))?;
+                        out[r * stride + j] = x as f64;
+                    }
+                }
+                Values::Bool(v) => {
+                    for (r, x) in v.iter().enumerate() {
+                        let x = x.ok_or_else(|| nulls(v.iter().filter(|x| x.is_none()).count()))?;
+                        out[r * stride + j] = f64::from(u8::from(x));
+                    }
+                }
+                Values::Str(_) => return Err(not_numeric(name, &DataType::String)),
+            }
+            Ok(())
+        })
+    }
+
+    /// Reads the graph's outputs for `rows` rows into a [`Prediction`].
+    fn read_outputs(&self, rows: usize, out: &[TValue]) -> Result<Prediction> {
+        match &self.head {
+            Head::Regressor { value } => {
+                let v = f64_values(&out[*value])?;
+                if v.len() != rows {
+                    return Err(Error::InvalidArgument(format!(
+                        "the ONNX model gave {} values for {rows} rows",
+                        v.len()
+                    )));
+                }
+                Ok(Prediction::Values(v))
+            }
+            Head::Classifier { label, proba } => {
+                let labels = self.label_indices(&out[*label])?;
+                if labels.len() != rows {
+                    return Err(Error::InvalidArgument(format!(
+                        "the ONNX model gave {} labels for {rows} rows",
+                        labels.len()
+                    )));
+                }
+                let proba = match proba {
+                    Some(p) => {
+                        let v = f64_values(&out[*p])?;
+                        Some(
+                            Array2::from_shape_vec((rows, self.classes.len()), v).map_err(|e| {
+                                Error::InvalidArgument(format!("ONNX probabilities: {e}"))
+                            })?,
+                        )
+                    }
+                    None => None,
+                };
+                Ok(Prediction::Classes {
+                    classes: self.classes.clone(),
+                    labels,
+                    proba,
+                })
+            }
+        }
+    }
+
+    /// The class index of each predicted label: integer labels are looked up among the
+    /// classes that read as integers (no text per row), string labels by name.
+    fn label_indices(&self, t: &Tensor) -> Result<Vec<usize>> {
+        let unknown = |l: &dyn std::fmt::Display| {
+            Error::InvalidArgument(format!(
+                "the ONNX model predicted label {l}, which is not one of its classes {:?}",
+                self.classes
+            ))
+        };
+        if t.datum_type() == DatumType::String {
+            let texts = t
+                .try_as_plain_ram()
+                .and_then(|r| r.as_slice::<String>().map(<[String]>::to_vec))
+                .map_err(|e| Error::InvalidArgument(format!("ONNX labels: {e}")))?;
+            return texts
+                .iter()
+                .map(|l| {
+                    self.class_index
+                        .get(l)
+                        .copied()
+                        .ok_or_else(|| unknown(&format!("{l:?}")))
+                })
+                .collect();
+        }
+        f64_values(t)?
+            .into_iter()
+            .map(|v| {
+                let l = v as i64;
+                self.class_ints
+                    .iter()
+                    .position(|&c| c == Some(l))
+                    .ok_or_else(|| unknown(&format!("\"{l}\"")))
+            })
+            .collect()
+    }
+}
+
+fn missing(name: &str) -> Error {
+    Error::Column {
+        column: name.to_string(),
+        problem: "is missing".to_string(),
+    }
+}
+
+fn not_numeric(name: &str, dt: &DataType) -> Error {
+    Error::Column {
+        column: name.to_string(),
+        problem: format!("has dtype {dt}, the model expects numbers"),
+    }
+}
+
+fn has_nulls(name: &str, n: usize) -> Error {
+    Error::Column {
+        column: name.to_string(),
+        problem: format!("has {n} null values; the ONNX model takes none"),
     }
 }
 
@@ -751,59 +889,92 @@ impl Model for OnnxModel {
     }
 
     fn predict(&self, frame: &DataFrame) -> Result<Prediction> {
-        let rows = frame.height();
-        let out = self.graph.run(self.input_tensors(frame)?)?;
-        match &self.head {
-            Head::Regressor { value } => {
-                let v = f64_values(&out[*value])?;
-                if v.len() != rows {
-                    return Err(Error::InvalidArgument(format!(
-                        "the ONNX model gave {} values for {rows} rows",
-                        v.len()
-                    )));
-                }
-                Ok(Prediction::Values(v))
-            }
-            Head::Classifier { label, proba } => {
-                let t = &out[*label];
-                let texts: Vec<String> = if t.datum_type() == DatumType::String {
-                    t.try_as_plain_ram()
-                        .and_then(|r| r.as_slice::<String>().map(<[String]>::to_vec))
-                        .map_err(|e| Error::InvalidArgument(format!("ONNX labels: {e}")))?
-                } else {
-                    f64_values(t)?
-                        .into_iter()
-                        .map(|v| (v as i64).to_string())
-                        .collect()
+        let out = self.graph.run(self.frame_tensors(frame)?)?;
+        self.read_outputs(frame.height(), &out)
+    }
+
+    fn predict_batch(&self, batch: &Batch) -> Result<Prediction> {
+        let out = self.graph.run(self.batch_tensors(batch)?)?;
+        self.read_outputs(batch.rows(), &out)
+    }
+
+    /// MLflow's `onnx` pyfunc answers a frame with a frame of the graph's outputs, one
+    /// column per output, so its scoring server answers one record per row:
+    /// `{"label": 1, "probabilities": [0.2, 0.8]}`, `{"output_label": 1,
+    /// "output_probability": {"0": 0.2, "1": 0.8}}` for a `ZipMap` output (served without
+    /// the node, its keys restored here), `{"variable": 3.5}` for a regressor. MLflow
+    /// 3.17 itself fails on a `[rows, classes]` probability output (it flattens every
+    /// output to one dimension); there the row's probabilities are given as a list.
+    fn mlflow_predictions(&self, prediction: &Prediction) -> serde_json::Value {
+        use serde_json::{Map, Value};
+        let num = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+        let name = |i: usize| self.graph.outputs.get(i).map(|o| o.name.clone());
+        match (&self.head, prediction) {
+            (Head::Regressor { value }, Prediction::Values(v)) => {
+                let Some(key) = name(*value) else {
+                    return default_mlflow_predictions(&self.signature.output, prediction);
                 };
-                let labels = texts
-                    .iter()
-                    .map(|l| {
-                        self.class_index.get(l).copied().ok_or_else(|| {
-                            Error::InvalidArgument(format!(
-                                "the ONNX model predicted label {l:?}, which is not one of its classes {:?}",
-                                self.classes
-                            ))
+                Value::Array(
+                    v.iter()
+                        .map(|&x| {
+                            let mut row = Map::new();
+                            row.insert(key.clone(), num(x));
+                            Value::Object(row)
                         })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let proba = match proba {
-                    Some(p) => {
-                        let v = f64_values(&out[*p])?;
-                        Some(
-                            Array2::from_shape_vec((rows, self.classes.len()), v).map_err(|e| {
-                                Error::InvalidArgument(format!("ONNX probabilities: {e}"))
-                            })?,
-                        )
-                    }
-                    None => None,
-                };
-                Ok(Prediction::Classes {
-                    classes: self.classes.clone(),
-                    labels,
-                    proba,
-                })
+                        .collect(),
+                )
             }
+            (
+                Head::Classifier { label, proba },
+                Prediction::Classes {
+                    labels, proba: p, ..
+                },
+            ) => {
+                let Some(label_key) = name(*label) else {
+                    return default_mlflow_predictions(&self.signature.output, prediction);
+                };
+                let numeric = self.signature.output.dtype == "i64";
+                let label_json: Vec<Value> = self
+                    .classes
+                    .iter()
+                    .zip(&self.class_ints)
+                    .map(|(c, i)| match i {
+                        Some(i) if numeric => Value::from(*i),
+                        _ => Value::String(c.clone()),
+                    })
+                    .collect();
+                let proba_out = proba.and_then(|i| self.graph.outputs.get(i));
+                Value::Array(
+                    labels
+                        .iter()
+                        .enumerate()
+                        .map(|(r, &l)| {
+                            let mut row = Map::new();
+                            row.insert(
+                                label_key.clone(),
+                                label_json.get(l).cloned().unwrap_or(Value::Null),
+                            );
+                            if let (Some(out), Some(p)) = (proba_out, p)
+                                && r < p.nrows()
+                            {
+                                let ps = p.row(r);
+                                let v = match &out.zipmap_keys {
+                                    Some(keys) => Value::Object(
+                                        keys.iter()
+                                            .zip(ps.iter())
+                                            .map(|(k, &x)| (k.clone(), num(x)))
+                                            .collect(),
+                                    ),
+                                    None => Value::Array(ps.iter().map(|&x| num(x)).collect()),
+                                };
+                                row.insert(out.name.clone(), v);
+                            }
+                            Value::Object(row)
+                        })
+                        .collect(),
+                )
+            }
+            _ => default_mlflow_predictions(&self.signature.output, prediction),
         }
     }
 

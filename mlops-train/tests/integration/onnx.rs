@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use mlops_train::onnx::tract_onnx::prelude::{DatumType, Tensor};
 use mlops_train::onnx::{OnnxGraph, OnnxModel};
-use mlops_train::{FlavorRegistry, Model, ModelPackage, Prediction, Task};
+use mlops_train::{Batch, FlavorRegistry, Model, ModelPackage, Prediction, Task, Values};
 use polars::prelude::*;
 use serde_json::Value;
 
@@ -476,7 +476,273 @@ fn python_registered_onnx_models_serve_like_onnxruntime() {
         let flat: Vec<f64> = proba.into_iter().flatten().collect();
         let p = model.predict(&df).unwrap();
         check_prediction(name, &p, &labels, &flat);
+        // The serving path (no frame) answers the same.
+        let mut b = Batch::new(x.len());
+        for (j, c) in cols.iter().enumerate() {
+            b.push(
+                c.clone(),
+                Values::F64(x.iter().map(|r| Some(r[j])).collect()),
+            )
+            .unwrap();
+        }
+        assert_eq!(model.predict_batch(&b).unwrap(), p, "{name}: predict_batch");
         let classes: Vec<String> = serde_json::from_value(m["classes"].clone()).unwrap();
         assert_eq!(model.classes(), classes.as_slice(), "{name}");
     }
+}
+
+/// The case's rows as a [`Batch`] of float columns named like the frame's.
+fn batch(x: &Value, names: &[String]) -> Batch {
+    let s = shape(x);
+    let v = floats(x);
+    let mut b = Batch::new(s[0]);
+    for (j, n) in names.iter().enumerate() {
+        b.push(
+            n.clone(),
+            Values::F64((0..s[0]).map(|r| Some(v[r * s[1] + j])).collect()),
+        )
+        .unwrap();
+    }
+    b
+}
+
+fn column_names(m: &OnnxModel) -> Vec<String> {
+    m.signature()
+        .inputs
+        .iter()
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// The serving path (`predict_batch`, no polars frame) gives exactly what `predict` on
+/// the same rows as a frame gives, and so onnxruntime's answers, for every
+/// scikit-learn classifier and regressor of the fixtures.
+#[test]
+fn batches_predict_like_frames_and_onnxruntime() {
+    for name in [
+        "sk_lr_binary",
+        "sk_rf_binary",
+        "sk_gb_binary",
+        "sk_lr_multiclass",
+        "sk_rf_multiclass",
+        "sk_gb_multiclass",
+        "sk_lr_binary_zipmap",
+        "sk_lr_multiclass_zipmap",
+        "sk_rf_regressor",
+        "sk_gb_regressor",
+    ] {
+        let (m, c) = sk_model(name);
+        let cols = column_names(&m);
+        let x = &c["inputs"]["X"];
+        let fast = m.predict_batch(&batch(x, &cols)).unwrap();
+        assert_eq!(fast, m.predict(&frame(x, &cols)).unwrap(), "{name}");
+        let out = c["outputs"].as_array().unwrap();
+        match &fast {
+            Prediction::Values(v) => {
+                for (g, w) in v.iter().zip(floats(&out[0])) {
+                    assert!(
+                        (g - w).abs() <= TOLERANCE * w.abs().max(1.0),
+                        "{name}: {g} vs {w}"
+                    );
+                }
+            }
+            p => {
+                let labels: Vec<String> = out[0]["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                check_prediction(name, p, &labels, &floats(&out[1]));
+            }
+        }
+        // Single rows, as a server mostly sees them.
+        for r in [0, 3] {
+            let mut one = Batch::new(1);
+            let mut df_cols = Vec::new();
+            let s = shape(x);
+            let v = floats(x);
+            for (j, n) in cols.iter().enumerate() {
+                let val = v[r * s[1] + j];
+                one.push(n.clone(), Values::F64(vec![Some(val)])).unwrap();
+                df_cols.push(Column::new(n.as_str().into(), [val]));
+            }
+            let df = DataFrame::new(1, df_cols).unwrap();
+            assert_eq!(
+                m.predict_batch(&one).unwrap(),
+                m.predict(&df).unwrap(),
+                "{name} row {r}"
+            );
+        }
+    }
+}
+
+/// Integer and boolean columns are read as numbers on both paths, identically.
+#[test]
+fn batches_of_integers_and_booleans_predict_like_frames() {
+    let (m, _) = sk_model("sk_gb_multiclass");
+    let cols = column_names(&m);
+    let rows = 5usize;
+    let mut b = Batch::new(rows);
+    let mut df_cols = Vec::new();
+    for (j, n) in cols.iter().enumerate() {
+        if j % 2 == 0 {
+            let v: Vec<i64> = (0..rows).map(|r| (r as i64 - 2) * (j as i64 + 1)).collect();
+            b.push(
+                n.clone(),
+                Values::I64(v.iter().copied().map(Some).collect()),
+            )
+            .unwrap();
+            df_cols.push(Column::new(n.as_str().into(), v));
+        } else {
+            let v: Vec<bool> = (0..rows).map(|r| (r + j) % 3 == 0).collect();
+            b.push(
+                n.clone(),
+                Values::Bool(v.iter().copied().map(Some).collect()),
+            )
+            .unwrap();
+            df_cols.push(Column::new(n.as_str().into(), v));
+        }
+    }
+    let df = DataFrame::new(rows, df_cols).unwrap();
+    assert_eq!(m.predict_batch(&b).unwrap(), m.predict(&df).unwrap());
+}
+
+/// A batch the model cannot read is refused with the same `Column` error as the frame.
+#[test]
+fn bad_batches_are_the_same_column_errors_as_frames() {
+    let (m, c) = sk_model("sk_lr_binary");
+    let cols = column_names(&m);
+    let x = &c["inputs"]["X"];
+    let good = batch(x, &cols);
+    let df = frame(x, &cols);
+    let rows = good.rows();
+    let rebuild = |replace: &str, with: Option<Values>| {
+        let mut b = Batch::new(rows);
+        for (n, v) in good.columns() {
+            if n == replace {
+                if let Some(w) = &with {
+                    b.push(n.clone(), w.clone()).unwrap();
+                }
+            } else {
+                b.push(n.clone(), v.clone()).unwrap();
+            }
+        }
+        b
+    };
+    let column_err = |e: mlops_train::Error| match e {
+        mlops_train::Error::Column { column, problem } => (column, problem),
+        other => panic!("not a column error: {other}"),
+    };
+    // Missing column.
+    let (col, problem) = column_err(m.predict_batch(&rebuild("3", None)).unwrap_err());
+    assert_eq!(col, "3");
+    assert_eq!(
+        problem,
+        column_err(m.predict(&df.drop("3").unwrap()).unwrap_err()).1
+    );
+    // Text where numbers are expected.
+    let text = Values::Str(vec![Some("a".to_string()); rows]);
+    let (col, problem) = column_err(m.predict_batch(&rebuild("5", Some(text))).unwrap_err());
+    assert_eq!(col, "5");
+    let mut bad = df.clone();
+    bad.with_column(Column::new("5".into(), vec!["a"; rows]))
+        .unwrap();
+    assert_eq!(problem, column_err(m.predict(&bad).unwrap_err()).1);
+    // Nulls.
+    let mut v: Vec<Option<f64>> = vec![Some(1.0); rows];
+    v[2] = None;
+    v[4] = None;
+    let (col, problem) = column_err(
+        m.predict_batch(&rebuild("0", Some(Values::F64(v.clone()))))
+            .unwrap_err(),
+    );
+    assert_eq!(col, "0");
+    let mut nulls = df.clone();
+    nulls.with_column(Column::new("0".into(), v)).unwrap();
+    assert_eq!(problem, column_err(m.predict(&nulls).unwrap_err()).1);
+    assert!(problem.contains("2 null"), "{problem}");
+    // No rows: nothing predicted.
+    let mut empty = Batch::new(0);
+    for n in &cols {
+        empty.push(n.clone(), Values::F64(Vec::new())).unwrap();
+    }
+    assert_eq!(m.predict_batch(&empty).unwrap().len(), 0);
+}
+
+/// Numbers within the tolerance, everything else equal, objects with the same keys.
+fn json_close(got: &Value, want: &Value, at: &str) {
+    match (got, want) {
+        (Value::Number(g), Value::Number(w)) => {
+            let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
+            assert!(
+                (g - w).abs() <= TOLERANCE * w.abs().max(1.0),
+                "{at}: {g} vs {w}"
+            );
+        }
+        (Value::Array(g), Value::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "{at}: length");
+            for (i, (g, w)) in g.iter().zip(w).enumerate() {
+                json_close(g, w, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(g), Value::Object(w)) => {
+            let gk: Vec<&String> = g.keys().collect();
+            let wk: Vec<&String> = w.keys().collect();
+            assert_eq!(gk, wk, "{at}: keys");
+            for (k, w) in w {
+                json_close(&g[k], w, &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(got, want, "{at}"),
+    }
+}
+
+/// `mlflow_predictions` answers what MLflow's scoring server answers for the `onnx`
+/// flavor (`tests/data/onnx/mlflow_scoring.json`, written by `scripts/interop/
+/// onnx_models.py scoring` with MLflow 3.17.2): records of the graph's outputs. Where
+/// MLflow fails (a `[rows, classes]` probability output), the same records with the
+/// row's probabilities as a list.
+#[test]
+fn mlflow_predictions_are_mlflows_onnx_scoring_answers() {
+    let scoring: Value =
+        serde_json::from_slice(&std::fs::read(dir().join("mlflow_scoring.json")).unwrap()).unwrap();
+    let cases = scoring.as_object().unwrap();
+    assert_eq!(cases.len(), 10);
+    let (mut matched, mut mlflow_failed) = (0, 0);
+    for (name, want) in cases {
+        let (m, c) = sk_model(name);
+        let cols = column_names(&m);
+        let p = m.predict_batch(&batch(&c["inputs"]["X"], &cols)).unwrap();
+        let got = m.mlflow_predictions(&p);
+        if let Some(w) = want.get("predictions") {
+            json_close(&got, w, name);
+            matched += 1;
+        } else {
+            let err = want["error"].as_str().unwrap();
+            assert!(err.contains("same length"), "{name}: {err}");
+            let out = c["outputs"].as_array().unwrap();
+            let proba = floats(&out[1]);
+            let k = m.classes().len();
+            let rows = got.as_array().unwrap();
+            assert_eq!(rows.len(), p.len());
+            for (r, row) in rows.iter().enumerate() {
+                let row = row.as_object().unwrap();
+                let keys: Vec<&str> = row.keys().map(String::as_str).collect();
+                assert_eq!(keys, ["label", "probabilities"], "{name}");
+                let want_label = &out[0]["data"][r];
+                assert_eq!(&row["label"], want_label, "{name} row {r}");
+                json_close(
+                    &row["probabilities"],
+                    &Value::from(proba[r * k..(r + 1) * k].to_vec()),
+                    name,
+                );
+            }
+            mlflow_failed += 1;
+        }
+    }
+    assert_eq!((matched, mlflow_failed), (4, 6));
 }
