@@ -14,6 +14,8 @@
 
 #![warn(missing_docs)]
 
+pub mod story;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};

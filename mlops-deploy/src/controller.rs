@@ -230,6 +230,13 @@ pub struct RolloutState {
     /// The running analysis step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisRun>,
+    /// Hash of the audit record this rollout wrote last, or of the record that started
+    /// it (set by whoever starts the rollout, e.g. the retrain loop's registration):
+    /// each record the controller writes names it as its `cause`, so the rollout's
+    /// records chain back, digest by digest, to what started it. A crash between an
+    /// append and the next save links the following record one step further back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_record: Option<mlops_core::Digest>,
 }
 
 impl RolloutState {
@@ -282,6 +289,7 @@ impl RolloutState {
             reads: 0,
             decision: None,
             analysis: None,
+            last_record: None,
         })
     }
 
@@ -404,12 +412,16 @@ impl<'a> Controller<'a> {
         self.state.save(&self.path)
     }
 
-    fn record(&self, action: &str, payload: serde_json::Value) -> Result<()> {
+    fn record(&mut self, action: &str, mut payload: serde_json::Value) -> Result<()> {
         let subject = format!(
             "{}/{}",
             self.state.spec.canary.model, self.state.spec.canary.version
         );
-        self.audit.append(&self.actor, action, &subject, payload)?;
+        if let (Some(cause), Some(o)) = (&self.state.last_record, payload.as_object_mut()) {
+            o.insert("cause".into(), serde_json::json!(cause.to_string()));
+        }
+        let rec = self.audit.append(&self.actor, action, &subject, payload)?;
+        self.state.last_record = Some(rec.hash);
         Ok(())
     }
 

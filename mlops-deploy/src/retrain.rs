@@ -255,6 +255,9 @@ impl RolloutStarter for ControllerRollout<'_> {
             prometheus: self.prometheus.clone(),
             guardrail_queries: Vec::new(),
         })?;
+        // The controller's records name the registration that started the rollout.
+        let mut state = state;
+        state.last_record = Some(*cause);
         std::fs::create_dir_all(&self.state_dir).map_err(|e| Error::io(&self.state_dir, e))?;
         let path = self.state_dir.join(format!("{name}.json"));
         if path.exists() {

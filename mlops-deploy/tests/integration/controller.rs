@@ -181,6 +181,25 @@ fn a_better_canary_is_promoted_with_the_decisions_numbers_as_the_reason() {
     let (end, _) = drive(&mut c, 62_000);
     assert_eq!(end, Tick::Done);
     assert_eq!(c.state.phase, RolloutPhase::Promoted);
+    // The controller's records form one chain: each names the one before as its cause.
+    let mine: Vec<mlops_core::AuditRecord> = e
+        .audit
+        .records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action.starts_with("rollout."))
+        .collect();
+    assert!(mine.len() >= 3, "{mine:?}");
+    for w in mine.windows(2) {
+        assert_eq!(
+            w[1].payload["cause"].as_str(),
+            Some(w[0].hash.to_string().as_str()),
+            "{} after {}",
+            w[1].action,
+            w[0].action
+        );
+    }
+    assert_eq!(c.state.last_record, Some(mine[mine.len() - 1].hash));
     assert_eq!(c.state.weight, 100);
     let d = c.state.decision.clone().unwrap();
     let want = expected("better10_1");

@@ -251,6 +251,20 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
         ),
         ("2", "3")
     );
+    // The controller's records will name the registration that started the rollout.
+    let registered = out
+        .records
+        .iter()
+        .find(|h| {
+            audit
+                .records()
+                .unwrap()
+                .iter()
+                .any(|r| r.hash == **h && r.action == "retrain.registered")
+        })
+        .copied();
+    assert!(registered.is_some());
+    assert_eq!(state.last_record, registered);
     assert_eq!(
         registry
             .get_version_by_alias("churn", "champion")
