@@ -8,7 +8,7 @@
 //! if one fails).
 //!
 //! ```text
-//! sim_canary [--reps N] [--seed S] [--threads T] [--tau X] [--margin M] [--json]
+//! sim_canary [--reps N] [--seed S] [--threads T] [--tau X] [--margin M] [--min-samples N] [--json]
 //! ```
 
 use std::process::ExitCode;
@@ -67,6 +67,9 @@ fn main() -> ExitCode {
         }
         if let Some(t) = arg(&args, "--threads")? {
             c.threads = t as usize;
+        }
+        if let Some(m) = arg(&args, "--min-samples")? {
+            c.judge.min_samples = m;
         }
         Ok(c)
     })();

@@ -26,16 +26,31 @@ use crate::judge::{
     Arm, ArmPair, Decision, Guardrail, Judge, MetricKind, MetricSpec, NoDecisionAction, Outcome,
     Verdict,
 };
+use crate::strategy::analysis::GoldenRequest;
 use crate::strategy::analysis::{
     Analysis, Measured, MetricState, Phase as AnalysisPhase, Provider, assess, assess_run, classify,
 };
-use crate::strategy::{Canary, Step, Strategy};
+use crate::strategy::{BlueGreen, Canary, Shadow, Step, Strategy};
 
 /// Where the arms' cumulative counters come from.
 pub trait ArmSource {
     /// Cumulative control and canary counts of the primary metric now (since the
     /// counters started; the controller subtracts the values it saw when judging began).
     fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair>;
+
+    /// Cumulative control and canary counts of any named metric (an analysis' judge
+    /// metric). Only sources that resolve metrics by name ([`LocalSource`]) have them.
+    fn metric_counts(
+        &mut self,
+        metric: &MetricSpec,
+        _stable: &VersionSpec,
+        _canary: &VersionSpec,
+    ) -> Result<ArmPair> {
+        Err(Error::Source(format!(
+            "this source reads only its configured metric, not {:?}",
+            metric.name
+        )))
+    }
 
     /// Cumulative counts of the judge's guardrail metrics, one pair per guardrail, in
     /// order. A source reads them by the guardrail's metric name ([`LocalSource`]) or
@@ -177,6 +192,9 @@ pub enum RolloutPhase {
     },
     /// Done: the canary gets no traffic.
     RolledBack,
+    /// Done without a promotion: a shadow whose analysis passed (and that was not
+    /// asked to promote) was removed.
+    Completed,
 }
 
 impl RolloutPhase {
@@ -187,7 +205,7 @@ impl RolloutPhase {
             RolloutPhase::Progressing
             | RolloutPhase::Promoting { .. }
             | RolloutPhase::RollingBack { .. } => 0,
-            RolloutPhase::Promoted => 1,
+            RolloutPhase::Promoted | RolloutPhase::Completed => 1,
             RolloutPhase::RolledBack => 2,
             RolloutPhase::Paused { .. } => 3,
         }
@@ -195,7 +213,10 @@ impl RolloutPhase {
 
     /// Whether the rollout is over.
     pub fn is_done(&self) -> bool {
-        matches!(self, RolloutPhase::Promoted | RolloutPhase::RolledBack)
+        matches!(
+            self,
+            RolloutPhase::Promoted | RolloutPhase::RolledBack | RolloutPhase::Completed
+        )
     }
 }
 
@@ -237,40 +258,35 @@ pub struct RolloutState {
     /// append and the next save links the following record one step further back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_record: Option<mlops_core::Digest>,
+    /// Blue-green: when all traffic was switched to the new version (ms); the
+    /// scale-down delay counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_ms: Option<u64>,
 }
 
 impl RolloutState {
     /// A new rollout at its first step.
     pub fn new(spec: RolloutSpec) -> Result<Self> {
         spec.strategy.validate()?;
-        let Strategy::Canary(c) = &spec.strategy else {
-            return Err(Error::InvalidConfig {
-                field: "strategy".into(),
-                reason: "the local controller runs canary strategies; blue-green and shadow run as Argo Rollouts manifests".into(),
-            });
+        let guardrails = match &spec.strategy {
+            Strategy::Canary(c) => c.judge.guardrails.len(),
+            _ => 0,
         };
-        for (i, step) in c.steps.iter().enumerate() {
-            let Step::Analysis(a) = step else { continue };
-            for m in &a.metrics {
-                if !matches!(
-                    m.provider,
-                    Provider::Prometheus { .. } | Provider::Command { .. }
-                ) {
-                    return Err(Error::InvalidConfig {
-                        field: format!("canary.steps[{i}].analysis.metrics[{}].provider", m.name),
-                        reason: "the local controller measures prometheus and command metrics; judge steps judge, golden requests run in Argo".into(),
-                    });
-                }
-            }
-        }
-        if !spec.guardrail_queries.is_empty()
-            && c.judge.guardrails.len() != spec.guardrail_queries.len()
+        if let Strategy::Shadow(s) = &spec.strategy
+            && s.promote_on_success
+            && spec.alias.is_empty()
         {
+            return Err(Error::InvalidConfig {
+                field: "alias".into(),
+                reason: "a shadow that promotes on success needs the alias to move".into(),
+            });
+        }
+        if !spec.guardrail_queries.is_empty() && guardrails != spec.guardrail_queries.len() {
             return Err(Error::InvalidConfig {
                 field: "canary.judge.guardrails".into(),
                 reason: format!(
                     "{} guardrails but {} guardrail query sets: each guardrail needs its queries",
-                    c.judge.guardrails.len(),
+                    guardrails,
                     spec.guardrail_queries.len()
                 ),
             });
@@ -290,6 +306,7 @@ impl RolloutState {
             decision: None,
             analysis: None,
             last_record: None,
+            switched_ms: None,
         })
     }
 
@@ -320,7 +337,7 @@ impl RolloutState {
     pub fn metrics_text(&self) -> String {
         let name = self.spec.name.replace('\\', "\\\\").replace('"', "\\\"");
         format!(
-            "# HELP deploy_rollout_phase Rollout phase: 0 progressing, 1 promoted, 2 rolled back, 3 paused.\n\
+            "# HELP deploy_rollout_phase Rollout phase: 0 progressing, 1 promoted (or completed), 2 rolled back, 3 paused.\n\
              # TYPE deploy_rollout_phase gauge\n\
              deploy_rollout_phase{{rollout=\"{name}\"}} {}\n\
              # HELP deploy_canary_weight Percentage of traffic sent to the canary.\n\
@@ -333,13 +350,6 @@ impl RolloutState {
             self.weight,
             self.step
         )
-    }
-
-    fn canary(&self) -> Option<&Canary> {
-        match &self.spec.strategy {
-            Strategy::Canary(c) => Some(c),
-            _ => None,
-        }
     }
 }
 
@@ -366,6 +376,7 @@ pub struct Controller<'a> {
     audit: &'a AuditLog,
     source: &'a mut dyn ArmSource,
     actor: String,
+    gauges: Option<RolloutGauges>,
 }
 
 fn parse_version(v: &VersionSpec) -> Result<u64> {
@@ -405,11 +416,24 @@ impl<'a> Controller<'a> {
             audit,
             source,
             actor: "mlops-rollout-controller".into(),
+            gauges: None,
         })
     }
 
     fn persist(&self) -> Result<()> {
-        self.state.save(&self.path)
+        self.state.save(&self.path)?;
+        if let Some(g) = &self.gauges {
+            g.observe(&self.state);
+        }
+        Ok(())
+    }
+
+    /// Shows the rollout's phase, weight and step on these gauges (registered into a
+    /// server's `/metrics` with [`RolloutGauges::register`]), updated on every step.
+    pub fn with_gauges(mut self, gauges: RolloutGauges) -> Self {
+        gauges.observe(&self.state);
+        self.gauges = Some(gauges);
+        self
     }
 
     fn record(&mut self, action: &str, mut payload: serde_json::Value) -> Result<()> {
@@ -465,6 +489,13 @@ impl<'a> Controller<'a> {
                     self.registry
                         .set_alias(&spec.canary.model, &spec.alias, version, &change)?;
                 }
+                if let Strategy::Shadow(_) = &self.state.spec.strategy {
+                    // A shadow is promoted by a switch: the mirror goes, the new
+                    // version comes up as the canary and takes all the traffic.
+                    let canary = self.state.spec.canary.clone();
+                    self.deployer.remove_shadow()?;
+                    self.deployer.deploy_canary(&canary)?;
+                }
                 self.deployer.promote()?;
                 self.state.weight = 100;
                 self.state.phase = RolloutPhase::Promoted;
@@ -476,6 +507,9 @@ impl<'a> Controller<'a> {
                 )?;
             }
             RolloutPhase::RollingBack { reason } => {
+                if let Strategy::Shadow(_) = &self.state.spec.strategy {
+                    self.deployer.remove_shadow()?;
+                }
                 self.deployer.rollback()?;
                 self.state.weight = 0;
                 self.state.phase = RolloutPhase::RolledBack;
@@ -494,7 +528,9 @@ impl<'a> Controller<'a> {
     /// Does one unit of work and persists the state.
     pub fn tick(&mut self, now_ms: u64) -> Result<Tick> {
         match &self.state.phase {
-            RolloutPhase::Promoted | RolloutPhase::RolledBack => return Ok(Tick::Done),
+            RolloutPhase::Promoted | RolloutPhase::RolledBack | RolloutPhase::Completed => {
+                return Ok(Tick::Done);
+            }
             RolloutPhase::Paused { .. } => return Ok(Tick::Paused),
             RolloutPhase::Promoting { .. } | RolloutPhase::RollingBack { .. } => {
                 self.finish()?;
@@ -502,11 +538,10 @@ impl<'a> Controller<'a> {
             }
             RolloutPhase::Progressing => {}
         }
-        let Some(canary) = self.state.canary().cloned() else {
-            return Err(Error::InvalidConfig {
-                field: "strategy".into(),
-                reason: "not a canary strategy".into(),
-            });
+        let canary = match self.state.spec.strategy.clone() {
+            Strategy::Canary(c) => c,
+            Strategy::BlueGreen(b) => return self.blue_green_tick(&b, now_ms),
+            Strategy::Shadow(s) => return self.shadow_tick(&s, now_ms),
         };
         if self.state.step == 0 && self.state.step_started_ms.is_none() && self.state.weight == 0 {
             // First tick: bring the canary up (idempotent).
@@ -558,7 +593,7 @@ impl<'a> Controller<'a> {
         }
     }
 
-    fn measure(&self, provider: &Provider) -> Measured {
+    fn measure(&mut self, provider: &Provider) -> Measured {
         match provider {
             Provider::Prometheus { address, query } => {
                 let Some(base) = address
@@ -595,8 +630,180 @@ impl<'a> Controller<'a> {
                     Err(e) => Measured::Error(format!("{program}: {e}")),
                 }
             }
-            other => Measured::Error(format!("{other:?} is not measured by the local controller")),
+            Provider::Golden { requests } => {
+                let url = match self.deployer.preview_url() {
+                    Ok(Some(url)) => url,
+                    Ok(None) => {
+                        return Measured::Error(
+                            "this deployer has no preview endpoint for golden requests (in Kubernetes they run as an Argo analysis)".into(),
+                        );
+                    }
+                    Err(e) => return Measured::Error(e.to_string()),
+                };
+                match golden_share(&url, requests) {
+                    Ok(share) => Measured::Value(share),
+                    Err(e) => Measured::Error(e),
+                }
+            }
+            Provider::Judge(config) => {
+                let spec = self.state.spec.clone();
+                let measured = (|| -> Result<f64> {
+                    let pair =
+                        self.source
+                            .metric_counts(&config.metric, &spec.stable, &spec.canary)?;
+                    let guards = self.source.guardrail_counts(
+                        &config.guardrails,
+                        &[],
+                        &spec.stable,
+                        &spec.canary,
+                    )?;
+                    // The boundaries are crossed or not at this look's cumulative
+                    // counts: checking a subset of looks keeps the error rates.
+                    let mut judge = Judge::new(config.clone())?;
+                    Ok(match judge.observe(1, pair, &guards)? {
+                        Verdict::Decided(d) => match d.outcome {
+                            Outcome::Promote => 1.0,
+                            Outcome::Rollback => -1.0,
+                            Outcome::NoDecision => 0.0,
+                        },
+                        Verdict::Continue(_) => 0.0,
+                    })
+                })();
+                match measured {
+                    Ok(v) => Measured::Value(v),
+                    Err(e) => Measured::Error(e.to_string()),
+                }
+            }
         }
+    }
+
+    /// Blue-green: 0 preview up with no traffic + pre-promotion analysis, 1 wait for
+    /// promotion (auto, after N seconds, or a person), 2 switch all traffic, 3
+    /// post-promotion analysis (failure switches back), 4 scale-down delay, then the
+    /// promotion (alias moved, the old version removed).
+    fn blue_green_tick(&mut self, b: &BlueGreen, now_ms: u64) -> Result<Tick> {
+        match self.state.step {
+            0 => {
+                if self.state.step_started_ms.is_none() {
+                    self.deployer.deploy_canary(&self.state.spec.canary)?;
+                    self.state.step_started_ms = Some(now_ms);
+                    self.persist()?;
+                    self.record(
+                        "rollout.step",
+                        serde_json::json!({"rollout": self.state.spec.name, "preview": self.state.spec.canary}),
+                    )?;
+                }
+                match &b.pre_promotion_analysis {
+                    Some(a) => self.analysis_tick(a, now_ms),
+                    None => self.next_step(),
+                }
+            }
+            1 => {
+                if b.auto_promotion_enabled {
+                    return self.next_step();
+                }
+                match b.auto_promotion_seconds {
+                    Some(secs) => {
+                        let start = *self.state.step_started_ms.get_or_insert(now_ms);
+                        let end = start + secs * 1000;
+                        if now_ms >= end {
+                            self.next_step()
+                        } else {
+                            self.persist()?;
+                            Ok(Tick::WaitUntil(end))
+                        }
+                    }
+                    None => {
+                        self.state.phase = RolloutPhase::Paused {
+                            reason: "blue-green: the preview passed; promote to switch".into(),
+                        };
+                        self.state.step += 1;
+                        self.persist()?;
+                        Ok(Tick::Paused)
+                    }
+                }
+            }
+            2 => {
+                self.deployer.set_canary_weight(100)?;
+                self.state.weight = 100;
+                self.state.switched_ms = Some(now_ms);
+                self.state.step += 1;
+                self.state.step_started_ms = None;
+                self.persist()?;
+                self.record(
+                    "rollout.step",
+                    serde_json::json!({"rollout": self.state.spec.name, "switch": 100}),
+                )?;
+                Ok(Tick::Advanced)
+            }
+            3 => match &b.post_promotion_analysis {
+                Some(a) => self.analysis_tick(a, now_ms),
+                None => self.next_step(),
+            },
+            _ => {
+                let switched = *self.state.switched_ms.get_or_insert(now_ms);
+                let end = switched + b.scale_down_delay_seconds * 1000;
+                if now_ms >= end {
+                    self.promote("blue-green: switched, post-promotion analysis passed, scale-down delay over")?;
+                    Ok(Tick::Done)
+                } else {
+                    self.persist()?;
+                    Ok(Tick::WaitUntil(end))
+                }
+            }
+        }
+    }
+
+    /// Shadow: 0 mirror every request to the new version for `duration` (no user sees
+    /// its answers), 1 the analysis (judge metrics compare the shadow's arm with the
+    /// stable one), 2 promote (a switch) or remove the shadow.
+    fn shadow_tick(&mut self, sh: &Shadow, now_ms: u64) -> Result<Tick> {
+        match self.state.step {
+            0 => {
+                if self.state.step_started_ms.is_none() {
+                    self.deployer
+                        .deploy_shadow(&self.state.spec.canary, sh.percent)?;
+                    self.state.step_started_ms = Some(now_ms);
+                    self.persist()?;
+                    self.record(
+                        "rollout.step",
+                        serde_json::json!({"rollout": self.state.spec.name, "shadow": self.state.spec.canary, "percent": sh.percent}),
+                    )?;
+                }
+                let end =
+                    self.state.step_started_ms.unwrap_or(now_ms) + sh.duration.seconds() * 1000;
+                if now_ms >= end {
+                    self.next_step()
+                } else {
+                    Ok(Tick::WaitUntil(end))
+                }
+            }
+            1 => match &sh.analysis {
+                Some(a) => self.analysis_tick(a, now_ms),
+                None => self.next_step(),
+            },
+            _ => {
+                if sh.promote_on_success {
+                    self.promote("shadow: analysis passed")?;
+                    return Ok(Tick::Done);
+                }
+                self.deployer.remove_shadow()?;
+                self.state.phase = RolloutPhase::Completed;
+                self.persist()?;
+                self.record(
+                    "rollout.complete",
+                    serde_json::json!({"rollout": self.state.spec.name, "reason": "shadow: analysis passed, shadow removed"}),
+                )?;
+                Ok(Tick::Done)
+            }
+        }
+    }
+
+    fn next_step(&mut self) -> Result<Tick> {
+        self.state.step += 1;
+        self.state.step_started_ms = None;
+        self.persist()?;
+        Ok(Tick::Advanced)
     }
 
     fn analysis_tick(&mut self, a: &Analysis, now_ms: u64) -> Result<Tick> {
@@ -638,6 +845,7 @@ impl<'a> Controller<'a> {
         match phase {
             AnalysisPhase::Successful => {
                 self.state.analysis = None;
+                self.state.step_started_ms = None;
                 self.state.step += 1;
                 self.persist()?;
                 Ok(Tick::Advanced)
@@ -998,7 +1206,7 @@ pub struct LocalSource<'a> {
     metric: MetricSpec,
     denominator: OutcomeDenominator,
     control: String,
-    canary: String,
+    canary: Vec<String>,
 }
 
 impl std::fmt::Debug for LocalSource<'_> {
@@ -1019,7 +1227,10 @@ impl<'a> LocalSource<'a> {
             metric,
             denominator: OutcomeDenominator::Reported,
             control: crate::router::STABLE.to_string(),
-            canary: crate::deployer::local::CANARY.to_string(),
+            canary: vec![
+                crate::deployer::local::CANARY.to_string(),
+                crate::router::SHADOW.to_string(),
+            ],
         }
     }
 
@@ -1029,11 +1240,11 @@ impl<'a> LocalSource<'a> {
         self
     }
 
-    /// Reads the control and canary arms from these variants (e.g. `stable` and
-    /// `shadow` for a shadow rollout).
+    /// Reads the control and canary arms from these variants (default: `stable`, and
+    /// `canary` or else `shadow`, whichever has served the canary version).
     pub fn variants(mut self, control: impl Into<String>, canary: impl Into<String>) -> Self {
         self.control = control.into();
-        self.canary = canary.into();
+        self.canary = vec![canary.into()];
         self
     }
 
@@ -1134,9 +1345,21 @@ impl<'a> LocalSource<'a> {
         stable: &VersionSpec,
         canary: &VersionSpec,
     ) -> Result<ArmPair> {
+        let stats = self.server.stats();
+        let variant = self
+            .canary
+            .iter()
+            .find(|v| {
+                stats.iter().any(|s| {
+                    &s.variant == *v && s.model == canary.model && s.version == canary.version
+                })
+            })
+            .or(self.canary.first())
+            .cloned()
+            .unwrap_or_default();
         Ok(ArmPair::new(
             self.arm(metric, &self.control, stable)?,
-            self.arm(metric, &self.canary, canary)?,
+            self.arm(metric, &variant, canary)?,
         ))
     }
 }
@@ -1145,6 +1368,15 @@ impl ArmSource for LocalSource<'_> {
     fn counts(&mut self, stable: &VersionSpec, canary: &VersionSpec) -> Result<ArmPair> {
         let metric = self.metric.clone();
         self.pair(&metric, stable, canary)
+    }
+
+    fn metric_counts(
+        &mut self,
+        metric: &MetricSpec,
+        stable: &VersionSpec,
+        canary: &VersionSpec,
+    ) -> Result<ArmPair> {
+        self.pair(metric, stable, canary)
     }
 
     fn guardrail_counts(
@@ -1158,5 +1390,128 @@ impl ArmSource for LocalSource<'_> {
             .iter()
             .map(|g| self.pair(&g.metric, stable, canary))
             .collect()
+    }
+}
+
+/// Sends golden requests (MLflow scoring protocol JSON) to `base`/invocations and
+/// returns the share answered with the expected `predictions` (numbers within each
+/// request's tolerance, anything else equal).
+pub fn golden_share(base: &str, requests: &[GoldenRequest]) -> std::result::Result<f64, String> {
+    if requests.is_empty() {
+        return Err("no golden requests".into());
+    }
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let url = format!("{}/invocations", base.trim_end_matches('/'));
+    let mut ok = 0usize;
+    for g in requests {
+        let resp = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(g.body.to_string())
+            .send()
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+        let matches =
+            status.is_success() && same_answer(&body["predictions"], &g.expected, g.tolerance);
+        if matches {
+            ok += 1;
+        } else {
+            tracing::info!(golden = %g.name, %status, "golden request not answered as expected");
+        }
+    }
+    Ok(ok as f64 / requests.len() as f64)
+}
+
+/// Equal JSON, numbers within `tolerance`.
+fn same_answer(got: &serde_json::Value, want: &serde_json::Value, tolerance: f64) -> bool {
+    use serde_json::Value;
+    match (got, want) {
+        (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) => (a - b).abs() <= tolerance,
+            _ => a == b,
+        },
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_answer(x, y, tolerance))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, x)| b.get(k).is_some_and(|y| same_answer(x, y, tolerance)))
+        }
+        _ => got == want,
+    }
+}
+
+/// The rollout's phase, canary weight and step as `prometheus-client` gauges
+/// (`deploy_rollout_phase`, `deploy_canary_weight`, `deploy_rollout_step`, label
+/// `rollout`; the families [`RolloutState::metrics_text`] prints), to register into
+/// the server's `/metrics` page:
+/// `server.register_metrics(|r| gauges.register(r))`, then
+/// [`Controller::with_gauges`]. Clones share the same series.
+#[derive(Clone, Debug, Default)]
+pub struct RolloutGauges {
+    phase: prometheus_client::metrics::family::Family<
+        RolloutLabel,
+        prometheus_client::metrics::gauge::Gauge,
+    >,
+    weight: prometheus_client::metrics::family::Family<
+        RolloutLabel,
+        prometheus_client::metrics::gauge::Gauge,
+    >,
+    step: prometheus_client::metrics::family::Family<
+        RolloutLabel,
+        prometheus_client::metrics::gauge::Gauge,
+    >,
+}
+
+/// The `rollout` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct RolloutLabel {
+    rollout: String,
+}
+
+impl RolloutGauges {
+    /// New, empty gauges.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the three families into `registry`.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "deploy_rollout_phase",
+            "Rollout phase: 0 progressing, 1 promoted (or completed), 2 rolled back, 3 paused",
+            self.phase.clone(),
+        );
+        registry.register(
+            "deploy_canary_weight",
+            "Percentage of traffic sent to the canary",
+            self.weight.clone(),
+        );
+        registry.register(
+            "deploy_rollout_step",
+            "Index of the rollout's current step",
+            self.step.clone(),
+        );
+    }
+
+    /// Shows `state`.
+    pub fn observe(&self, state: &RolloutState) {
+        let label = RolloutLabel {
+            rollout: state.spec.name.clone(),
+        };
+        self.phase
+            .get_or_create(&label)
+            .set(i64::from(state.phase.code()));
+        self.weight
+            .get_or_create(&label)
+            .set(i64::from(state.weight));
+        self.step
+            .get_or_create(&label)
+            .set(i64::try_from(state.step).unwrap_or(i64::MAX));
     }
 }

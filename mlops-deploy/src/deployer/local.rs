@@ -15,6 +15,12 @@
 //! - `promote` makes the canary's model the `stable` one at 100% in one routing change.
 //! - `rollback` sets the canary's weight to 0, then removes the variant.
 //!
+//! - `deploy_shadow` mirrors every request to the version (the server's `shadow`;
+//!   answers discarded, counted per arm); `remove_shadow` stops it.
+//! - `preview_url` serves the canary alone on a second server on 127.0.0.1 (a
+//!   blue-green preview Service): golden requests reach it over HTTP while it takes no
+//!   user traffic. It stops at promotion or rollback.
+//!
 //! Every method is idempotent: a version already in place is not loaded again, a
 //! promotion or rollback already done is a no-op (the controller repeats its last step
 //! after a crash).
@@ -24,9 +30,9 @@ use mlops_train::FlavorRegistry;
 
 use super::{DeployPhase, DeployStatus, Deployer, VersionSpec};
 use crate::error::{Error, Result};
-use crate::router::STABLE;
+use crate::router::{SHADOW, STABLE};
 use crate::served::ServedModel;
-use crate::server::ServerHandle;
+use crate::server::{ModelServer, ServerConfig, ServerHandle};
 
 /// The variant name a canary is served under.
 pub const CANARY: &str = "canary";
@@ -40,6 +46,8 @@ pub struct LocalDeployer<'a> {
     load: Loader<'a>,
     known: Vec<VersionSpec>,
     phase: Option<DeployPhase>,
+    canary_model: Option<ServedModel>,
+    preview: Option<(VersionSpec, ServerHandle)>,
 }
 
 impl std::fmt::Debug for LocalDeployer<'_> {
@@ -81,6 +89,8 @@ impl<'a> LocalDeployer<'a> {
             load: Box::new(load),
             known: Vec::new(),
             phase: None,
+            canary_model: None,
+            preview: None,
         }
     }
 
@@ -154,7 +164,8 @@ impl Deployer for LocalDeployer<'_> {
             return Ok(());
         }
         let model = self.load(version)?;
-        self.server.set_variant(CANARY, model, 0.0)?;
+        self.server.set_variant(CANARY, model.clone(), 0.0)?;
+        self.canary_model = Some(model);
         self.phase = Some(DeployPhase::Progressing);
         Ok(())
     }
@@ -172,6 +183,7 @@ impl Deployer for LocalDeployer<'_> {
     }
 
     fn promote(&mut self) -> Result<()> {
+        self.preview = None;
         if self.variant(CANARY).is_some() {
             self.server.promote(CANARY)?;
         } else if self.phase != Some(DeployPhase::Promoted) && self.phase.is_some() {
@@ -184,12 +196,62 @@ impl Deployer for LocalDeployer<'_> {
     }
 
     fn rollback(&mut self) -> Result<()> {
+        self.preview = None;
         if self.variant(CANARY).is_some() {
             // Weight 0 first, so the variant's removal moves no traffic of its own.
             self.server.set_weight(CANARY, 0.0)?;
             self.server.remove_variant(CANARY)?;
         }
         self.phase = Some(DeployPhase::RolledBack);
+        Ok(())
+    }
+
+    fn preview_url(&mut self) -> Result<Option<String>> {
+        let Some(info) = self.variant(CANARY) else {
+            self.preview = None;
+            return Ok(None);
+        };
+        let version = self.spec_of(&info.model, &info.version);
+        if let Some((v, server)) = &self.preview
+            && v.model == version.model
+            && v.version == version.version
+        {
+            return Ok(Some(server.url()));
+        }
+        let model = match &self.canary_model {
+            Some(m) if m.name() == version.model && m.version() == version.version => m.clone(),
+            _ => self.load(&version)?,
+        };
+        let config = ServerConfig {
+            workers: Some(1),
+            ..ServerConfig::default()
+        };
+        let server = ModelServer::start(config, model)?;
+        let url = server.url();
+        tracing::info!(%url, version = %version.version, "preview serving the canary alone");
+        self.preview = Some((version, server));
+        Ok(Some(url))
+    }
+
+    fn deploy_shadow(&mut self, version: &VersionSpec, percent: u8) -> Result<()> {
+        if percent != 100 {
+            return Err(Error::config(
+                "shadow.percent",
+                format!("{percent}: the local server mirrors every request (100)"),
+            ));
+        }
+        if self.variant(SHADOW).is_some_and(|v| serves(&v, version)) {
+            self.remember(version);
+            return Ok(());
+        }
+        let model = self.load(version)?;
+        self.server.set_shadow(Some(model))
+    }
+
+    fn remove_shadow(&mut self) -> Result<()> {
+        if self.variant(SHADOW).is_some() {
+            self.server.set_shadow(None)?;
+        }
         Ok(())
     }
 

@@ -74,4 +74,26 @@ pub trait Deployer {
     fn rollback(&mut self) -> Result<()>;
     /// Where the deployment stands.
     fn status(&self) -> Result<DeployStatus>;
+
+    /// Where golden requests reach the canary (a blue-green preview) alone, as the base
+    /// URL of an MLflow scoring endpoint; `None` when this deployer has none (in
+    /// Kubernetes golden requests run as an Argo analysis against the preview Service).
+    fn preview_url(&mut self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// Mirrors `percent`% of the requests to `version` (a shadow): its answers are
+    /// discarded, its counters kept.
+    fn deploy_shadow(&mut self, version: &VersionSpec, percent: u8) -> Result<()> {
+        let _ = (version, percent);
+        Err(crate::error::Error::InvalidConfig {
+            field: "strategy.shadow".into(),
+            reason: "this deployer runs no shadow (export the strategy to Argo Rollouts)".into(),
+        })
+    }
+
+    /// Stops mirroring (idempotent).
+    fn remove_shadow(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
