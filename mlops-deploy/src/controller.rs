@@ -1,7 +1,28 @@
-//! The rollout controller: runs a canary strategy against any [`Deployer`], reads the
-//! arms' counters from an [`ArmSource`], asks the [`Judge`], and promotes (moves the
-//! registry alias with the decision's numbers as the reason, then the canary to 100%)
-//! or rolls back (canary weight 0, alias untouched).
+//! The rollout controller: runs a strategy against any [`Deployer`], reads the arms'
+//! counters from an [`ArmSource`], asks the [`Judge`], and promotes (moves the registry
+//! alias with the decision's numbers as the reason, then the canary to 100%) or rolls
+//! back (canary weight 0, alias untouched).
+//!
+//! The three strategies map onto the same deployer calls:
+//!
+//! - canary: `set_weight`, `pause`, `judge` and `analysis` steps in order;
+//! - blue-green: the new version up as a canary with no traffic (the preview; golden
+//!   requests reach it alone through [`Deployer::preview_url`]), the pre-promotion
+//!   analysis, the wait for promotion (automatic, after N seconds, or a person), the
+//!   switch (canary weight 100, the old version still up), the post-promotion analysis
+//!   (failure switches back), the scale-down delay, then the promotion;
+//! - shadow: every request mirrored to the new version ([`Deployer::deploy_shadow`];
+//!   no user sees its answers) for the duration, then its analysis (judge metrics
+//!   compare the shadow's arm with the stable one), then a promotion (a switch) or the
+//!   shadow removed ([`RolloutPhase::Completed`]).
+//!
+//! Analysis metrics are measured here: Prometheus queries, the application's command,
+//! golden requests (against the preview) and the judge (over the source's counts of
+//! the metric it names, at that measurement's cumulative counts).
+//!
+//! A blue-green post-promotion judge has no concurrent control (the old version gets
+//! no traffic after the switch): it compares the new version's counts with the old
+//! version's from before the switch.
 //!
 //! Crash safety is the design constraint. The whole rollout is one [`RolloutState`],
 //! written with `write_atomic` after every unit of work ([`Controller::tick`]); a

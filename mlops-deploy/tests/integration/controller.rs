@@ -375,16 +375,22 @@ fn strategies_the_local_controller_cannot_run_are_refused() {
             .to_string()
             .contains("guardrails")
     );
+    // Blue-green and shadow run on any deployer that has what they need: the GitOps
+    // deployer has no shadow (Argo runs it from the exported manifests).
     let bg = RolloutSpec {
         strategy: Strategy::from_text(r#"{"blue_green": {}}"#, false).unwrap(),
         ..spec(vec![Step::SetWeight(1)], JudgeConfig::default())
     };
+    assert!(RolloutState::new(bg).is_ok());
+    let e = env();
+    let mut d = GitOpsDeployer::open(&e.gitops, app()).unwrap();
     assert!(
-        RolloutState::new(bg)
+        d.deploy_shadow(&version("2"), 100)
             .unwrap_err()
             .to_string()
             .contains("Argo Rollouts")
     );
+    assert_eq!(d.preview_url().unwrap(), None);
 }
 
 fn run_strategy(json: &str) -> (RolloutState, Vec<String>) {

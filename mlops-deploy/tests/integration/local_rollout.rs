@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use mlops_core::registry::{LocalRegistry, NewVersion};
 use mlops_core::{AliasChange, AuditLog, ModelUri, Registry};
-use mlops_deploy::controller::{Controller, LocalSource, RolloutPhase, RolloutSpec, RolloutState};
+use mlops_deploy::controller::{
+    Controller, LocalSource, RolloutGauges, RolloutPhase, RolloutSpec, RolloutState,
+};
 use mlops_deploy::strategy::{Canary, Step};
 use mlops_deploy::{
     DeployPhase, Deployer, Guardrail, JudgeConfig, LocalDeployer, MetricSpec, OutcomeReport,
@@ -410,27 +412,18 @@ fn outcomes_are_counted_per_arm_by_request_id_or_variant_and_bad_reports_are_4xx
     server.shutdown().unwrap();
 }
 
-fn rollout(canary: u64, judge: JudgeConfig) -> RolloutSpec {
-    RolloutSpec {
-        name: format!("wine-v{canary}"),
-        stable: spec(1),
-        canary: spec(canary),
-        alias: "champion".into(),
-        strategy: Strategy::Canary(Canary {
-            steps: vec![
-                Step::SetWeight(20),
-                Step::SetWeight(50),
-                Step::Judge {
-                    max_duration: Some(mlops_deploy::strategy::Duration(120)),
-                },
-            ],
-            judge,
-            background_analysis: None,
-        }),
-        look_every_ms: 50,
-        prometheus: None,
-        guardrail_queries: Vec::new(),
-    }
+fn canary_strategy(judge: JudgeConfig) -> Strategy {
+    Strategy::Canary(Canary {
+        steps: vec![
+            Step::SetWeight(20),
+            Step::SetWeight(50),
+            Step::Judge {
+                max_duration: Some(mlops_deploy::strategy::Duration(120)),
+            },
+        ],
+        judge,
+        background_analysis: None,
+    })
 }
 
 /// Large effects so a test decides within a few thousand requests (the statistics'
@@ -446,25 +439,39 @@ fn click_judge() -> JudgeConfig {
     }
 }
 
-/// Runs a rollout of `canary` with users clicking with probability `p(variant)`;
-/// returns the final state, what the users saw and the alias's version.
+/// What a local rollout ended with.
+struct Run {
+    state: RolloutState,
+    /// Failed user requests.
+    failures: Vec<String>,
+    /// User answers per version.
+    by: BTreeMap<String, u64>,
+    /// Where `champion` points.
+    alias: u64,
+    variants: Vec<mlops_deploy::VariantInfo>,
+    stats: Vec<mlops_deploy::ArmStats>,
+    /// `/metrics` at the end.
+    metrics: String,
+    /// Audit actions, in order.
+    actions: Vec<String>,
+}
+
+/// Runs `strategy` rolling out `canary` over version 1 with users calling the server
+/// (and clicking with probability `p(variant)`); a `faulty_canary` fails every
+/// prediction. The rollout's gauges are on the server's `/metrics`.
 fn run_rollout(
     canary: u64,
-    judge: JudgeConfig,
+    strategy: Strategy,
+    metric: MetricSpec,
     p: &(dyn Fn(&str) -> f64 + Sync),
     faulty_canary: bool,
-) -> (
-    RolloutState,
-    Vec<String>,
-    BTreeMap<String, u64>,
-    u64,
-    Vec<mlops_deploy::VariantInfo>,
-) {
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("registry");
     let (reg, models) = registry(&root);
     let want = wanted(&models);
-    let audit = AuditLog::open(mlops_core::tracking::sdk_state_dir(&root).join("audit.jsonl"));
+    let audit_path = mlops_core::tracking::sdk_state_dir(&root).join("audit.jsonl");
+    let audit = AuditLog::open(&audit_path);
     let server = start(
         ServerConfig {
             workers: Some(2),
@@ -472,6 +479,8 @@ fn run_rollout(
         },
         load(&reg, 1),
     );
+    let gauges = RolloutGauges::new();
+    server.register_metrics(|r| gauges.register(r));
     let stop = AtomicBool::new(false);
     let seen = Seen::default();
     let url = server.url();
@@ -495,8 +504,18 @@ fn run_rollout(
             }
             Ok(m)
         });
-        let mut source = LocalSource::new(&server, judge.metric.clone());
-        let st = RolloutState::new(rollout(canary, judge)).unwrap();
+        let mut source = LocalSource::new(&server, metric);
+        let spec = RolloutSpec {
+            name: format!("wine-v{canary}"),
+            stable: spec(1),
+            canary: spec(canary),
+            alias: "champion".into(),
+            strategy,
+            look_every_ms: 50,
+            prometheus: None,
+            guardrail_queries: Vec::new(),
+        };
+        let st = RolloutState::new(spec).unwrap();
         let mut c = Controller::open(
             dir.path().join("rollout.json"),
             Some(st),
@@ -505,53 +524,110 @@ fn run_rollout(
             &audit,
             &mut source,
         )
-        .unwrap();
+        .unwrap()
+        .with_gauges(gauges.clone());
         let end = c.run(&mlops_core::now_ms);
         stop.store(true, Ordering::Relaxed);
         end.unwrap();
         c.state.clone()
     });
-    let failures = seen.failures.lock().unwrap().clone();
-    let by = seen.by_version.lock().unwrap().clone();
-    let alias = reg
-        .get_version_by_alias("wine", "champion")
+    let metrics = client()
+        .get(format!("{}/metrics", server.url()))
+        .send()
         .unwrap()
-        .version;
-    let variants = server.variants();
+        .text()
+        .unwrap();
+    let actions = std::fs::read_to_string(&audit_path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["action"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    let run = Run {
+        state,
+        failures: seen.failures.lock().unwrap().clone(),
+        by: seen.by_version.lock().unwrap().clone(),
+        alias: reg
+            .get_version_by_alias("wine", "champion")
+            .unwrap()
+            .version,
+        variants: server.variants(),
+        stats: server.stats(),
+        metrics,
+        actions,
+    };
     server.shutdown().unwrap();
-    (state, failures, by, alias, variants)
+    run
+}
+
+fn only_stable(variants: &[mlops_deploy::VariantInfo], version: &str) {
+    assert_eq!(variants.len(), 1, "{variants:?}");
+    assert_eq!(
+        (variants[0].name.as_str(), variants[0].version.as_str()),
+        ("stable", version)
+    );
+}
+
+fn gauge(metrics: &str, family: &str, rollout: &str) -> f64 {
+    let prefix = format!("{family}{{rollout=\"{rollout}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("{prefix} missing from\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
 fn the_controller_promotes_a_canary_users_click_more_and_rolls_back_one_they_click_less() {
-    // Better: promoted, the alias moves with the decision, the canary serves everything.
+    // Better: promoted, the alias moves with the decision, the canary serves everything,
+    // and /metrics shows the rollout promoted at weight 100.
     let better = |v: &str| if v == "canary" { 0.45 } else { 0.2 };
-    let (st, failures, by, alias, variants) = run_rollout(2, click_judge(), &better, false);
-    assert_eq!(st.phase, RolloutPhase::Promoted, "{:?}", st.decision);
-    let d = st.decision.as_ref().unwrap();
+    let click = MetricSpec::proportion("click");
+    let r = run_rollout(
+        2,
+        canary_strategy(click_judge()),
+        click.clone(),
+        &better,
+        false,
+    );
+    assert_eq!(
+        r.state.phase,
+        RolloutPhase::Promoted,
+        "{:?}",
+        r.state.decision
+    );
+    let d = r.state.decision.as_ref().unwrap();
     assert_eq!(d.outcome, mlops_deploy::Outcome::Promote);
     assert!(d.estimate > 0.1, "{d}");
-    assert_eq!(alias, 2);
-    assert_eq!(variants.len(), 1);
-    assert_eq!(
-        (variants[0].name.as_str(), variants[0].version.as_str()),
-        ("stable", "2")
-    );
-    assert!(failures.is_empty(), "{failures:?}");
-    assert!(by["2"] > 0, "{by:?}");
+    assert_eq!(r.alias, 2);
+    only_stable(&r.variants, "2");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert!(r.by["2"] > 0, "{:?}", r.by);
+    assert_eq!(gauge(&r.metrics, "deploy_rollout_phase", "wine-v2"), 1.0);
+    assert_eq!(gauge(&r.metrics, "deploy_canary_weight", "wine-v2"), 100.0);
 
     // Worse: rolled back, the alias stays, the canary is gone.
     let worse = |v: &str| if v == "canary" { 0.05 } else { 0.25 };
-    let (st, failures, _, alias, variants) = run_rollout(3, click_judge(), &worse, false);
-    assert_eq!(st.phase, RolloutPhase::RolledBack, "{:?}", st.decision);
+    let r = run_rollout(3, canary_strategy(click_judge()), click, &worse, false);
     assert_eq!(
-        st.decision.as_ref().unwrap().outcome,
+        r.state.phase,
+        RolloutPhase::RolledBack,
+        "{:?}",
+        r.state.decision
+    );
+    assert_eq!(
+        r.state.decision.as_ref().unwrap().outcome,
         mlops_deploy::Outcome::Rollback
     );
-    assert_eq!(alias, 1);
-    assert_eq!(variants.len(), 1);
-    assert_eq!(variants[0].version, "1");
-    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(r.alias, 1);
+    only_stable(&r.variants, "1");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(gauge(&r.metrics, "deploy_rollout_phase", "wine-v3"), 2.0);
+    assert_eq!(gauge(&r.metrics, "deploy_canary_weight", "wine-v3"), 0.0);
 }
 
 #[test]
@@ -568,16 +644,252 @@ fn a_canary_failing_requests_is_rolled_back_by_the_error_rate_guardrail() {
         }],
         ..click_judge()
     };
-    let (st, failures, _, alias, variants) = run_rollout(2, judge, &same, true);
-    assert_eq!(st.phase, RolloutPhase::RolledBack, "{:?}", st.decision);
-    let d = st.decision.as_ref().unwrap();
+    let r = run_rollout(
+        2,
+        canary_strategy(judge),
+        MetricSpec::proportion("click"),
+        &same,
+        true,
+    );
+    assert_eq!(
+        r.state.phase,
+        RolloutPhase::RolledBack,
+        "{:?}",
+        r.state.decision
+    );
+    let d = r.state.decision.as_ref().unwrap();
     assert!(d.to_string().contains("error_rate"), "{d}");
-    assert_eq!(alias, 1);
-    assert_eq!(variants.len(), 1);
+    assert_eq!(r.alias, 1);
+    only_stable(&r.variants, "1");
     // The canary's failures were real 500s seen by users (and only those).
-    assert!(!failures.is_empty());
+    assert!(!r.failures.is_empty());
     assert!(
-        failures.iter().all(|f| f.starts_with("status 500")),
-        "{failures:?}"
+        r.failures.iter().all(|f| f.starts_with("status 500")),
+        "{:?}",
+        r.failures
+    );
+}
+
+/// A judge analysis metric: no harm on `error_rate` (the shadow's or the switched
+/// version's 5xx share against the stable one's), measured `count` times a second.
+fn no_harm(count: u32) -> serde_json::Value {
+    serde_json::json!({
+        "name": "no-harm",
+        "metrics": [{
+            "name": "errors",
+            "interval": "1s",
+            "count": count,
+            "success_condition": "result[0] >= 0",
+            "failure_condition": "result[0] < 0",
+            "provider": {"judge": {
+                "metric": {"name": "error_rate", "kind": "proportion", "higher_is_better": false},
+                "tau": 0.05,
+                "min_samples": 50
+            }}
+        }]
+    })
+}
+
+/// A blue-green strategy whose preview must answer rows 0..5 with `expected`.
+fn blue_green(expected: &[i64]) -> Strategy {
+    let body: serde_json::Value = serde_json::from_str(&split_body(0, 5)).unwrap();
+    serde_json::from_value(serde_json::json!({"blue_green": {
+        "auto_promotion_enabled": true,
+        "scale_down_delay_seconds": 1,
+        "pre_promotion_analysis": {"name": "integration", "metrics": [{
+            "name": "golden",
+            "success_condition": "result[0] == 1",
+            "no_data": "fail",
+            "provider": {"golden": {"requests": [
+                {"name": "rows 0-4", "body": body, "expected": expected}
+            ]}}
+        }]},
+        "post_promotion_analysis": no_harm(2),
+    }}))
+    .unwrap()
+}
+
+#[test]
+fn blue_green_checks_golden_requests_on_the_preview_then_switches_all_traffic() {
+    let models = [
+        wine_model(Algorithm::logistic()),
+        wine_model(Algorithm::forest(7, Some(4))),
+    ];
+    let golden = expected_labels(&models[1], 0, 5);
+    let none = |_: &str| 0.0;
+    let r = run_rollout(
+        2,
+        blue_green(&golden),
+        MetricSpec::proportion("click"),
+        &none,
+        false,
+    );
+    assert_eq!(r.state.phase, RolloutPhase::Promoted, "{:?}", r.state);
+    assert_eq!(r.alias, 2);
+    only_stable(&r.variants, "2");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert!(r.by["1"] > 0 && r.by["2"] > 0, "{:?}", r.by);
+    // Golden requests went to the preview server, never through the users' server:
+    // everything the canary variant answered there came after the switch, from users.
+    let canary: u64 = r
+        .stats
+        .iter()
+        .filter(|s| s.variant == "canary")
+        .map(|s| s.requests)
+        .sum();
+    let stable_2: u64 = r
+        .stats
+        .iter()
+        .filter(|s| s.variant == "stable" && s.version == "2")
+        .map(|s| s.requests)
+        .sum();
+    assert_eq!(canary + stable_2, r.by["2"], "{:?}", r.stats);
+    let steps: Vec<&String> = r
+        .actions
+        .iter()
+        .filter(|a| a.starts_with("rollout."))
+        .collect();
+    assert!(
+        steps.contains(&&"rollout.measurement".to_string()),
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps.last().unwrap().as_str(),
+        "rollout.promote",
+        "{steps:?}"
+    );
+
+    // Golden answers that do not match: the preview fails its analysis and users never
+    // see the new version.
+    let wrong: Vec<i64> = golden.iter().map(|l| 1 - l).collect();
+    let r = run_rollout(
+        2,
+        blue_green(&wrong),
+        MetricSpec::proportion("click"),
+        &none,
+        false,
+    );
+    assert_eq!(r.state.phase, RolloutPhase::RolledBack, "{:?}", r.state);
+    assert_eq!(r.alias, 1);
+    only_stable(&r.variants, "1");
+    assert_eq!(r.by.get("2"), None, "{:?}", r.by);
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+}
+
+#[test]
+fn a_failing_version_switched_in_by_blue_green_is_switched_back_by_post_promotion_analysis() {
+    // No pre-promotion check, the switch after 2 s: the failing version takes all the
+    // traffic (users see its 500s); the post-promotion analysis compares its error rate
+    // with the old version's before the switch (after it, the old one has no traffic),
+    // fails and switches back.
+    let strategy: Strategy = serde_json::from_value(serde_json::json!({"blue_green": {
+        "auto_promotion_enabled": false,
+        "auto_promotion_seconds": 2,
+        "scale_down_delay_seconds": 30,
+        "post_promotion_analysis": no_harm(5),
+    }}))
+    .unwrap();
+    let none = |_: &str| 0.0;
+    let r = run_rollout(2, strategy, MetricSpec::proportion("click"), &none, true);
+    assert_eq!(r.state.phase, RolloutPhase::RolledBack, "{:?}", r.state);
+    assert_eq!(r.alias, 1);
+    only_stable(&r.variants, "1");
+    assert!(r.by["1"] > 0, "{:?}", r.by);
+}
+
+fn shadow(promote: bool) -> Strategy {
+    serde_json::from_value(serde_json::json!({"shadow": {
+        "duration": "2s",
+        "promote_on_success": promote,
+        "analysis": no_harm(1),
+    }}))
+    .unwrap()
+}
+
+#[test]
+fn a_shadow_sees_every_request_no_user_sees_its_answers_and_the_judge_compares_it() {
+    let none = |_: &str| 0.0;
+    let click = MetricSpec::proportion("click");
+    // Healthy, not promoted: completed, users only ever saw version 1.
+    let r = run_rollout(2, shadow(false), click.clone(), &none, false);
+    assert_eq!(r.state.phase, RolloutPhase::Completed, "{:?}", r.state);
+    assert_eq!(r.alias, 1);
+    only_stable(&r.variants, "1");
+    assert_eq!(r.by.keys().collect::<Vec<_>>(), ["1"], "{:?}", r.by);
+    let mirrored: u64 = r
+        .stats
+        .iter()
+        .filter(|s| s.variant == "shadow")
+        .map(|s| s.requests)
+        .sum();
+    assert!(mirrored >= 50, "{:?}", r.stats);
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+
+    // Healthy and promoted: a switch, the alias moves.
+    let r = run_rollout(2, shadow(true), click.clone(), &none, false);
+    assert_eq!(r.state.phase, RolloutPhase::Promoted, "{:?}", r.state);
+    assert_eq!(r.alias, 2);
+    only_stable(&r.variants, "2");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+
+    // Failing: every mirrored request fails, no user notices, the judge rolls it back.
+    let r = run_rollout(2, shadow(true), click, &none, true);
+    assert_eq!(r.state.phase, RolloutPhase::RolledBack, "{:?}", r.state);
+    assert_eq!(r.alias, 1);
+    only_stable(&r.variants, "1");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    let failed: u64 = r
+        .stats
+        .iter()
+        .filter(|s| s.variant == "shadow")
+        .map(|s| s.server_errors)
+        .sum();
+    assert!(failed >= 50, "{:?}", r.stats);
+}
+
+#[test]
+#[ignore = "needs promtool (scripts/test installs Debian's prometheus)"]
+fn rollout_gauges_on_the_servers_metrics_pass_promtool() {
+    let better = |v: &str| if v == "canary" { 0.45 } else { 0.2 };
+    let r = run_rollout(
+        2,
+        canary_strategy(click_judge()),
+        MetricSpec::proportion("click"),
+        &better,
+        false,
+    );
+    assert_eq!(r.state.phase, RolloutPhase::Promoted);
+    for family in [
+        "deploy_rollout_phase",
+        "deploy_canary_weight",
+        "deploy_rollout_step",
+    ] {
+        assert!(
+            r.metrics.contains(&format!("# TYPE {family} gauge")),
+            "{}",
+            r.metrics
+        );
+    }
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH (scripts/test installs it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(r.metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        r.metrics
     );
 }

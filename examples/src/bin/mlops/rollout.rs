@@ -190,9 +190,10 @@ pub fn run(cmd: Cmd) -> CmdResult {
 
 fn exit_for(phase: &RolloutPhase) -> ExitCode {
     match phase {
-        RolloutPhase::Promoted | RolloutPhase::Progressing | RolloutPhase::Promoting { .. } => {
-            ExitCode::SUCCESS
-        }
+        RolloutPhase::Promoted
+        | RolloutPhase::Completed
+        | RolloutPhase::Progressing
+        | RolloutPhase::Promoting { .. } => ExitCode::SUCCESS,
         _ => ExitCode::from(1),
     }
 }
