@@ -272,3 +272,51 @@ fn abort_rolls_back_without_touching_the_alias() {
     assert_eq!(code, 2);
     assert!(err.contains("--strategy"), "{err}");
 }
+
+#[test]
+fn render_only_writes_the_canary_manifests_and_judges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    registry(&root);
+    let gitops = dir.path().join("gitops");
+    let state = dir.path().join("rollout.json");
+    let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/canary.toml");
+    let (code, out, err) = mlops(&[
+        "rollout",
+        "start",
+        "--render-only",
+        "--state",
+        state.to_str().unwrap(),
+        "--registry",
+        root.to_str().unwrap(),
+        "--strategy",
+        strategy.to_str().unwrap(),
+        "--model",
+        "fraud",
+        "--stable",
+        "1",
+        "--canary",
+        "2",
+        "--gitops",
+        gitops.to_str().unwrap(),
+        "--target",
+        "argo",
+        "--prometheus",
+        "http://prometheus.monitoring:9090",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("fraud v1 -> v2"), "{out}");
+    let rollout = std::fs::read_to_string(gitops.join("rollout.yaml")).unwrap();
+    assert!(rollout.contains("fraud/2"), "{rollout}");
+    assert!(gitops.join("analysistemplate-fraud-judge-1.yaml").exists());
+    // Nothing to resume: no state, no setup, and the alias untouched.
+    assert!(!state.exists());
+    assert!(!dir.path().join("rollout.json.cli.json").exists());
+    let reg = LocalRegistry::open(&root).unwrap();
+    assert_eq!(
+        reg.get_version_by_alias("fraud", "champion")
+            .unwrap()
+            .version,
+        1
+    );
+}
