@@ -470,6 +470,15 @@ pub fn count_rows(dir: &Path) -> Result<u64> {
     Ok(total)
 }
 
+/// Rows of the given segment files (each read from its own Parquet scan).
+pub fn count_segment_rows(files: &[PathBuf]) -> Result<u64> {
+    let mut total = 0;
+    for f in files {
+        total += segment_rows(f)?;
+    }
+    Ok(total)
+}
+
 /// [`scan`] of an explicit list of segment files (in the given order).
 pub fn scan_segments(files: &[PathBuf]) -> Result<LazyFrame> {
     if files.is_empty() {

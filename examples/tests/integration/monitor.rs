@@ -529,7 +529,7 @@ fn serve_with_a_monitor_takes_labels_over_http_and_follow_prints_late_revisions(
     assert!((last - acc).abs() < 1e-12, "{last} vs {acc}");
 
     // --follow: windows first without labels, then again (revision 1) once the labels
-    // file appears
+    // file appears, then new windows as new segments appear
     let late = dir.path().join("late.jsonl");
     let mut follow = Command::new(bin)
         .current_dir(dir.path())
@@ -589,5 +589,24 @@ fn serve_with_a_monitor_takes_labels_over_http_and_follow_prints_late_revisions(
         updated[3]["quality"]["metrics"][0]["value"].as_f64(),
         Some(last)
     );
+    // new segments while following (the same 400 rows again, as a server restarted
+    // with the sequence further on would write them): four new windows, labelled
+    let segments: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let tmp = logs.join(format!(".copy-{i}.tmp"));
+        std::fs::copy(seg, &tmp).unwrap();
+        let seq = 1_000_000 + i as u64 * 1_000;
+        std::fs::rename(&tmp, logs.join(format!("segment-{seq:020}.parquet"))).unwrap();
+    }
+    for want in 4..8u64 {
+        let w: Value = serde_json::from_str(&out.next().unwrap().unwrap()).unwrap();
+        assert_eq!(w["index"], want, "{w}");
+        assert_eq!(w["quality"]["labelled"], 100, "{w}");
+        assert!(w.get("revision").is_none(), "{w}");
+    }
     assert!(follow.wait().unwrap().success(), "--follow exits 0");
 }

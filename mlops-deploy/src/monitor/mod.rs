@@ -599,6 +599,7 @@ pub struct Monitor {
     prediction_baseline: Option<Profile>,
     reported: VecDeque<Reported>,
     changed: HashSet<String>,
+    last_segment: Option<std::ffi::OsString>,
 }
 
 impl Monitor {
@@ -634,6 +635,7 @@ impl Monitor {
             late_rows: 0,
             reported: VecDeque::new(),
             changed: HashSet::new(),
+            last_segment: None,
         })
     }
 
@@ -714,20 +716,41 @@ impl Monitor {
         self.late_rows
     }
 
-    /// Reads the rows of the log directory not consumed yet, in slices, and returns
-    /// the windows they complete. Call it again to follow the log.
+    /// Reads the segments of the log directory not consumed yet, in slices, and
+    /// returns the windows they complete. Call it again to follow the log.
+    ///
+    /// Segments are immutable once they have their name, and names grow with the log's
+    /// row sequence, so the monitor remembers the last segment it read and reads only
+    /// the ones named after it: segments the server deletes past its bound
+    /// (rotation) or a gap in the numbering change nothing.
     pub fn push_log(&mut self, dir: &Path) -> Result<Vec<WindowReport>> {
         const SLICE: u64 = 200_000;
-        let lf = crate::inference_log::scan(dir)?;
-        let total = crate::inference_log::count_rows(dir)?;
+        let files: Vec<std::path::PathBuf> = crate::inference_log::list_segments(dir)?
+            .into_iter()
+            .filter(|f| {
+                self.last_segment
+                    .as_ref()
+                    .is_none_or(|last| f.file_name().is_some_and(|n| n > last.as_os_str()))
+            })
+            .collect();
+        let Some(last) = files
+            .last()
+            .and_then(|f| f.file_name())
+            .map(|n| n.to_owned())
+        else {
+            return Ok(Vec::new());
+        };
+        let lf = crate::inference_log::scan_segments(&files)?;
+        let total = crate::inference_log::count_segment_rows(&files)?;
         let mut out = Vec::new();
-        let mut offset = self.rows_seen;
+        let mut offset = 0u64;
         while offset < total {
             let take = SLICE.min(total - offset);
             let df = lf.clone().slice(offset as i64, take as IdxSize).collect()?;
             out.extend(self.push(&df)?);
             offset += take;
         }
+        self.last_segment = Some(last);
         Ok(out)
     }
 
@@ -853,13 +876,7 @@ impl Monitor {
     }
 
     fn profile_pane(&self, frames: &[DataFrame], first_row: u64) -> Result<Pane> {
-        let mut df = frames
-            .first()
-            .cloned()
-            .unwrap_or_else(|| DataFrame::empty_with_schema(&crate::inference_log::base_schema()));
-        for f in &frames[1.min(frames.len())..] {
-            df.vstack_mut(f)?;
-        }
+        let df = stack(frames)?;
         let n = df.height();
         // any integer dtype: polars builds without UInt16 read it as what they can
         let status: Vec<Option<i64>> = match df.column("status") {
@@ -1089,6 +1106,49 @@ impl Monitor {
         }
         Ok(report)
     }
+}
+
+/// The frames of a pane one under the other. Frames read by different polls may have
+/// different columns (a segment of failed requests only has no input columns; a new
+/// model may add a class): a column missing from a frame is null there, in the order
+/// columns first appear.
+fn stack(frames: &[DataFrame]) -> Result<DataFrame> {
+    let Some(first) = frames.first() else {
+        return Ok(DataFrame::empty_with_schema(
+            &crate::inference_log::base_schema(),
+        ));
+    };
+    let same = frames[1..]
+        .iter()
+        .all(|f| f.get_column_names() == first.get_column_names());
+    let mut union: Vec<(PlSmallStr, DataType)> = Vec::new();
+    if !same {
+        for f in frames {
+            for c in f.columns() {
+                if !union.iter().any(|(n, _)| n == c.name()) {
+                    union.push((c.name().clone(), c.dtype().clone()));
+                }
+            }
+        }
+    }
+    let align = |f: &DataFrame| -> Result<DataFrame> {
+        if same {
+            return Ok(f.clone());
+        }
+        let cols = union
+            .iter()
+            .map(|(n, dt)| match f.column(n) {
+                Ok(c) => c.clone(),
+                Err(_) => Column::full_null(n.clone(), f.height(), dt),
+            })
+            .collect();
+        Ok(DataFrame::new(f.height(), cols)?)
+    };
+    let mut df = align(first)?;
+    for f in &frames[1..] {
+        df.vstack_mut(&align(f)?)?;
+    }
+    Ok(df)
 }
 
 /// Each served row's id, prediction, score and confidence.

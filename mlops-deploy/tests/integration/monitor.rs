@@ -529,3 +529,53 @@ fn bad_configuration_is_a_typed_error() {
         .unwrap_err();
     assert!(e.to_string().contains("request_id"), "{e}");
 }
+
+#[test]
+fn push_log_reads_new_segments_only_across_rotation_gaps_and_column_changes() {
+    let train = features(5_000, 60, Scenario::default());
+    let live = features(3_000, 61, Scenario::default());
+    let log = plain_log(&live, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Monitor::new(
+        profile_reference(&train),
+        MonitorConfig {
+            window: WindowSpec::rows(1_000),
+            ..MonitorConfig::default()
+        },
+    )
+    .unwrap();
+    // poll 1: a segment of failed requests only: no input columns at all
+    let n = 500;
+    let mut failed = df!(
+        "request_id" => (0..n).map(|i| format!("f{i}")).collect::<Vec<_>>(),
+        "row" => vec![0u32; n],
+        "ts_ms" => vec![0i64; n],
+        "status" => vec![500u32; n],
+        "latency_ms" => vec![1.0; n],
+    )
+    .unwrap();
+    write_segment(dir.path(), 0, &mut failed);
+    assert!(m.push_log(dir.path()).unwrap().is_empty());
+    // poll 2: served rows; the first window spans both segments' columns
+    write_segment(dir.path(), 500, &mut log.slice(0, 1_000));
+    let ws = m.push_log(dir.path()).unwrap();
+    assert_eq!(ws.len(), 1);
+    assert_eq!(
+        (ws[0].rows, ws[0].health.requests, ws[0].health.errors),
+        (1_000, 1_000, 500)
+    );
+    assert_eq!(ws[0].drift.n_tested, 4);
+    assert!(m.push_log(dir.path()).unwrap().is_empty(), "nothing new");
+    // rotation deletes both old segments, and the next one starts after a gap
+    for f in mlops_deploy::inference_log::list_segments(dir.path()).unwrap() {
+        std::fs::remove_file(f).unwrap();
+    }
+    write_segment(dir.path(), 5_000, &mut log.slice(1_000, 2_000));
+    let ws = m.push_log(dir.path()).unwrap();
+    assert_eq!(ws.len(), 2, "exactly the new segment's rows are read");
+    assert!(ws.iter().all(|w| w.rows == 1_000 && w.health.errors == 0));
+    assert_eq!(m.rows_seen(), 3_500);
+    // an odd file in the directory is not a segment
+    std::fs::write(dir.path().join("segment-x.parquet"), b"junk").unwrap();
+    assert!(m.push_log(dir.path()).unwrap().is_empty());
+}
