@@ -49,6 +49,9 @@ pub struct FollowConfig {
     pub gauges: Option<MonitorGauges>,
     /// Trigger policies to evaluate on every window.
     pub triggers: Option<TriggerEngine>,
+    /// Most windows (and firings) the report keeps, the oldest dropped first, so a
+    /// follow that runs for weeks holds bounded memory (default 1,000).
+    pub max_windows: usize,
 }
 
 impl FollowConfig {
@@ -60,6 +63,7 @@ impl FollowConfig {
             interval: Duration::from_secs(1),
             gauges: None,
             triggers: None,
+            max_windows: 1_000,
         }
     }
 }
@@ -101,7 +105,8 @@ impl Follower {
         &self.monitor
     }
 
-    /// The report so far: every window at its latest revision, every firing.
+    /// The report so far: every window at its latest revision and every firing (the
+    /// last [`FollowConfig::max_windows`] of each).
     pub fn report(&self) -> &MonitorReport {
         &self.report
     }
@@ -170,6 +175,15 @@ impl Follower {
             self.report.upsert(w.clone());
         }
         self.report.fired.extend(fired.iter().cloned());
+        let keep = self.config.max_windows.max(1);
+        if self.report.windows.len() > keep {
+            let cut = self.report.windows.len() - keep;
+            self.report.windows.drain(..cut);
+        }
+        if self.report.fired.len() > keep {
+            let cut = self.report.fired.len() - keep;
+            self.report.fired.drain(..cut);
+        }
         self.report.late_rows = self.monitor.late_rows();
         Poll {
             windows,

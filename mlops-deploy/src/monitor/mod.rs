@@ -651,8 +651,8 @@ impl Monitor {
 
     /// Adds delayed labels (a drop read with [`Labels::read`], or built by calls);
     /// they apply to windows completed from now on, and to the kept windows already
-    /// reported on the next [`Monitor::relabel`]. Adding a label already held changes
-    /// nothing.
+    /// reported on the next [`Monitor::relabel`] (the request ids whose label is new or
+    /// changed are kept until then). Adding a label already held changes nothing.
     pub fn add_labels(&mut self, labels: &Labels) {
         let changed = self.labels.extend_changed(labels);
         if self.config.late_label_windows > 0 {

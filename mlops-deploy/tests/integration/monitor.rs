@@ -579,3 +579,33 @@ fn push_log_reads_new_segments_only_across_rotation_gaps_and_column_changes() {
     std::fs::write(dir.path().join("segment-x.parquet"), b"junk").unwrap();
     assert!(m.push_log(dir.path()).unwrap().is_empty());
 }
+
+#[test]
+fn a_follower_keeps_the_last_max_windows_and_finishes_with_a_partial_one() {
+    use mlops_deploy::monitor::follow::{FollowConfig, Follower};
+    let train = features(3_000, 70, Scenario::default());
+    let live = features(5_500, 71, Scenario::default());
+    let dir = tempfile::tempdir().unwrap();
+    write_segment(dir.path(), 0, &mut plain_log(&live, 0));
+    let m = Monitor::new(
+        profile_reference(&train),
+        MonitorConfig {
+            window: WindowSpec::rows(1_000),
+            ..MonitorConfig::default()
+        },
+    )
+    .unwrap();
+    let mut config = FollowConfig::new(dir.path());
+    config.max_windows = 2;
+    let mut f = Follower::new(m, config);
+    let poll = f.poll().unwrap();
+    assert_eq!(poll.windows.len(), 5);
+    assert!(poll.relabelled.is_empty() && poll.fired.is_empty());
+    let kept: Vec<usize> = f.report().windows.iter().map(|w| w.index).collect();
+    assert_eq!(kept, [3, 4]);
+    assert!(f.poll().unwrap().windows.is_empty(), "nothing new");
+    let report = f.finish().unwrap();
+    let last = report.windows.last().unwrap();
+    assert_eq!((last.index, last.rows, last.complete), (5, 500, false));
+    assert_eq!(report.windows.len(), 2);
+}
