@@ -320,3 +320,291 @@ fn render_only_writes_the_canary_manifests_and_judges_nothing() {
         1
     );
 }
+
+/// A registry with `wine` version 1 (logistic) and 2 (a small forest), `champion` on 1;
+/// returns the feature names and three rows of inputs.
+fn wine_registry(root: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    use mlops_train::{
+        Algorithm, FeatureSpec, Lineage, ModelPackage, TargetSpec, TargetTask, TrainConfig,
+        frame_from_matrix, train,
+    };
+    let ds = linfa_datasets::winequality();
+    let names = ds.feature_names().to_vec();
+    let mut df = frame_from_matrix(&names, ds.records.view()).unwrap();
+    let good: Vec<i64> = ds.targets.iter().map(|&t| i64::from(t >= 6)).collect();
+    df.with_column(polars::prelude::Column::new("good".into(), good))
+        .unwrap();
+    let reg = LocalRegistry::open(root).unwrap();
+    reg.create_model("wine", None, &BTreeMap::new()).unwrap();
+    for algorithm in [Algorithm::logistic(), Algorithm::forest(5, Some(3))] {
+        let model = train(
+            &df,
+            &TrainConfig {
+                features: FeatureSpec::all_numeric_standardized(&df, &["good"]),
+                target: TargetSpec {
+                    column: "good".into(),
+                    task: TargetTask::Classification,
+                },
+                algorithm,
+                seed: 1,
+            },
+        )
+        .unwrap();
+        let pkg =
+            ModelPackage::new(&model, BTreeMap::new(), Lineage::now(Vec::new(), None)).unwrap();
+        let id = pkg.store(reg.artifact_store()).unwrap();
+        reg.create_version("wine", &NewVersion::new(id, "file:///model"))
+            .unwrap();
+    }
+    reg.set_alias("wine", "champion", 1, &AliasChange::new("first"))
+        .unwrap();
+    let rows = (0..3).map(|i| ds.records.row(i).to_vec()).collect();
+    (names, rows)
+}
+
+/// Starts `mlops rollout start ... --serve 127.0.0.1:0` and returns the child, its
+/// address and the rest of its stdout.
+fn serve_rollout(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    String,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlops"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    (child, url, lines)
+}
+
+/// Simulated users until `stop`: each calls the server and reports a click with
+/// probability `p(variant)` by the answer's request id.
+fn click_users(url: &str, body: &str, stop: &std::sync::atomic::AtomicBool, p: fn(&str) -> f64) {
+    use std::sync::atomic::Ordering;
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            s.spawn(move || {
+                let c = reqwest::blocking::Client::new();
+                // SplitMix64, seeded per user.
+                let mut x = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(t + 1);
+                let mut next = move || {
+                    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    let mut z = x;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                    z ^ (z >> 31)
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(r) = c
+                        .post(format!("{url}/invocations"))
+                        .header("content-type", "application/json")
+                        .body(body.to_string())
+                        .send()
+                    else {
+                        // The server stopped (the rollout ended).
+                        break;
+                    };
+                    assert_eq!(r.status(), 200);
+                    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+                    let variant = r.headers()["x-variant"].to_str().unwrap().to_string();
+                    let u = (next() >> 11) as f64 / (1u64 << 53) as f64;
+                    let report = serde_json::json!({"request_id": id, "metric": "click", "value": u < p(&variant)});
+                    let _ = c
+                        .post(format!("{url}/outcomes"))
+                        .header("content-type", "application/json")
+                        .body(report.to_string())
+                        .send();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn rollout_start_serve_judges_reported_clicks_with_a_guardrail_and_promotes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    let (names, rows) = wine_registry(&root);
+    let body = serde_json::json!({"dataframe_split": {"columns": names, "data": rows}}).to_string();
+    let strategy = dir.path().join("canary.toml");
+    std::fs::write(
+        &strategy,
+        "[canary]\nsteps = [{ set_weight = 50 }, { judge = { max_duration = \"2m\" } }]\n\
+         [canary.judge]\nmetric = { name = \"click\" }\ntau = 0.1\nmargin = 0.0\nmin_samples = 200\n",
+    )
+    .unwrap();
+    let state = dir.path().join("r.json");
+    let (mut child, url, lines) = serve_rollout(&[
+        "rollout",
+        "start",
+        "--state",
+        state.to_str().unwrap(),
+        "--strategy",
+        strategy.to_str().unwrap(),
+        "--model",
+        "wine",
+        "--stable",
+        "1",
+        "--canary",
+        "2",
+        "--registry",
+        root.to_str().unwrap(),
+        "--serve",
+        "127.0.0.1:0",
+        "--exit-when-done",
+        "--guardrail",
+        "error_rate",
+        "--look-every-ms",
+        "100",
+    ]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            click_users(
+                &url,
+                &body,
+                &stop,
+                |v| if v == "canary" { 0.45 } else { 0.2 },
+            )
+        });
+        let out: Vec<String> = lines.map(Result::unwrap).collect();
+        let status = child.wait().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(status.code(), Some(0), "{out:?}");
+        out
+    });
+    assert!(
+        out.iter().any(|l| l.starts_with("decision: promote")),
+        "{out:?}"
+    );
+    let (code, text, _) = mlops(&[
+        "rollout",
+        "status",
+        "--state",
+        state.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let st: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(st["phase"]["phase"], "promoted");
+    assert_eq!(
+        st["spec"]["strategy"]["canary"]["judge"]["guardrails"][0]["metric"]["name"],
+        "error_rate"
+    );
+    let reg = LocalRegistry::open(&root).unwrap();
+    assert_eq!(
+        reg.get_version_by_alias("wine", "champion")
+            .unwrap()
+            .version,
+        2
+    );
+}
+
+#[test]
+fn a_served_rollout_paused_for_a_person_resumes_after_a_kill_and_is_aborted_from_another_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    let (names, rows) = wine_registry(&root);
+    let body = serde_json::json!({"dataframe_split": {"columns": names, "data": rows}}).to_string();
+    let strategy = dir.path().join("canary.toml");
+    std::fs::write(
+        &strategy,
+        "[canary]\nsteps = [{ set_weight = 30 }, { pause = {} }]\n",
+    )
+    .unwrap();
+    let state = dir.path().join("r.json");
+    let (mut child, _url, mut lines) = serve_rollout(&[
+        "rollout",
+        "start",
+        "--state",
+        state.to_str().unwrap(),
+        "--strategy",
+        strategy.to_str().unwrap(),
+        "--model",
+        "wine",
+        "--stable",
+        "1",
+        "--canary",
+        "2",
+        "--registry",
+        root.to_str().unwrap(),
+        "--serve",
+        "127.0.0.1:0",
+        "--exit-when-done",
+    ]);
+    let paused = lines.next().unwrap().unwrap();
+    assert!(
+        paused.contains("paused") && paused.contains("weight 30%"),
+        "{paused}"
+    );
+    // Killed while paused and started again on its state: a new server comes back
+    // with the canary at 30%, still waiting for a person.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut child, url, mut lines) = serve_rollout(&[
+        "rollout",
+        "start",
+        "--state",
+        state.to_str().unwrap(),
+        "--exit-when-done",
+    ]);
+    let paused = lines.next().unwrap().unwrap();
+    assert!(
+        paused.contains("paused") && paused.contains("weight 30%"),
+        "{paused}"
+    );
+    // Both versions answer while paused; /metrics shows the rollout paused (3) at 30%.
+    let c = reqwest::blocking::Client::new();
+    let mut versions = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        let r = c
+            .post(format!("{url}/invocations"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .unwrap();
+        versions.insert(r.headers()["x-model-version"].to_str().unwrap().to_string());
+    }
+    assert_eq!(versions.into_iter().collect::<Vec<_>>(), ["1", "2"]);
+    let metrics = c
+        .get(format!("{url}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("deploy_rollout_phase{rollout=\"wine-v2\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("deploy_canary_weight{rollout=\"wine-v2\"} 30"),
+        "{metrics}"
+    );
+    let (code, out, err) = mlops(&[
+        "rollout",
+        "abort",
+        "--state",
+        state.to_str().unwrap(),
+        "--reason",
+        "looks wrong",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("RolledBack"), "{out}");
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let reg = LocalRegistry::open(&root).unwrap();
+    assert_eq!(
+        reg.get_version_by_alias("wine", "champion")
+            .unwrap()
+            .version,
+        1
+    );
+}

@@ -1,7 +1,25 @@
-//! `mlops rollout start|status|abort|promote`: a canary strategy driven by the rollout
-//! controller (`mlops_deploy::controller`) against the GitOps deployer (KServe or Argo
-//! Rollouts manifests written into a directory), with the arms' counts from a
-//! Prometheus HTTP API or a replayed CSV.
+//! `mlops rollout start|status|abort|promote`: a strategy driven by the rollout
+//! controller (`mlops_deploy::controller`) against either
+//!
+//! - the local model server, run in this process (`--serve HOST:PORT`): the stable
+//!   version is loaded from the registry and served (first stdout line `listening on
+//!   http://HOST:PORT`, as `mlops serve` prints), the new version is brought up beside
+//!   it by the `LocalDeployer` and judged on the server's own counters and the outcomes
+//!   the application reports to `POST /outcomes` (canary, blue-green with golden
+//!   requests against a preview port, shadow). The process keeps serving after the
+//!   rollout until SIGINT/SIGTERM (`--exit-when-done` stops it instead). `abort` and
+//!   `promote` from another shell leave a request beside the state file that the
+//!   running process carries out, then report the outcome. A process stopped during a
+//!   rollout is resumed by `start --state`: the server comes back on the same address
+//!   with the versions and weight the state names; a judge step restarts on the new
+//!   server's counters (the old ones died with it), recorded as `rollout.resume`;
+//! - or the GitOps deployer (KServe or Argo Rollouts manifests written into a
+//!   directory), with the arms' counts from a Prometheus HTTP API or a replayed CSV.
+//!
+//! Guardrails (`--guardrail error_rate`, `--guardrail latency_over_250ms:0.02`) are
+//! added to a canary strategy's judge: read from the local server's counters, or from
+//! Prometheus through the server's `model_requests_total` and
+//! `model_request_duration_seconds` families.
 //!
 //! Everything a rollout needs is recorded beside its state file (`STATE` and
 //! `STATE.cli.json`), so `status`, `abort` and `promote` take only `--state`, and
@@ -11,19 +29,24 @@
 //! Exit codes: 0 promoted (or still running for `status`), 1 rolled back or paused for
 //! a person, 2 an error.
 
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 use mlops_core::{AuditLog, registry_from_uri};
 use mlops_deploy::controller::{
-    ArmSource, Controller, PrometheusSource, ReplaySource, RolloutPhase, RolloutSpec, RolloutState,
-    Tick,
+    ArmSource, Controller, LocalSource, PrometheusSource, ReplaySource, RolloutGauges,
+    RolloutPhase, RolloutSpec, RolloutState, Tick,
 };
 use mlops_deploy::deployer::kubernetes::{AppSpec, GitOpsDeployer, Resources, Target};
 use mlops_deploy::strategy::Duration;
 use mlops_deploy::strategy::argo::ArmQueries;
 use mlops_deploy::{Deployer, Strategy, VersionSpec};
+use mlops_deploy::{
+    Guardrail, LocalDeployer, MetricSpec, ModelServer, ServedModel, ServerConfig, StickyKey,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::CmdResult;
@@ -128,16 +151,63 @@ pub struct StartArgs {
     /// and Argo Rollouts runs them in the cluster (what a CI deploy job does).
     #[arg(long, requires = "gitops")]
     render_only: bool,
+    /// Run the model server in this process on HOST:PORT (port 0: any free port) and
+    /// roll out on it (instead of --gitops).
+    #[arg(long, conflicts_with_all = ["gitops", "prometheus", "replay"])]
+    serve: Option<SocketAddr>,
+    /// With --serve (also on a resumed one): stop serving once the rollout is over
+    /// (else: until SIGINT/SIGTERM).
+    #[arg(long)]
+    exit_when_done: bool,
+    /// With --serve: keep each user on one variant by hashing this request header.
+    #[arg(long, requires = "serve")]
+    sticky_header: Option<String>,
+    /// A guardrail of the canary judge, `NAME` or `NAME:TAU` (repeatable): `error_rate`
+    /// (5xx share) or `latency_over_<MS>ms` (share slower than MS, a latency bucket
+    /// bound), and with --serve any outcome the application reports; rolls back on its
+    /// own, never promotes. TAU is the mixture scale (default 0.01).
+    #[arg(long = "guardrail")]
+    guardrails: Vec<String>,
 }
 
 /// What `start` records beside the state so later commands need only `--state`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Setup {
     registry: String,
-    gitops: PathBuf,
-    app: AppSpec,
+    #[serde(default)]
+    gitops: Option<PathBuf>,
+    #[serde(default)]
+    app: Option<AppSpec>,
     prometheus: Option<String>,
     replay: Option<PathBuf>,
+    /// The local server's address (`--serve`).
+    #[serde(default)]
+    serve: Option<SocketAddr>,
+    #[serde(default)]
+    sticky_header: Option<String>,
+}
+
+impl Setup {
+    fn gitops(&self) -> Result<GitOpsDeployer, Box<dyn std::error::Error>> {
+        match (&self.gitops, &self.app) {
+            (Some(dir), Some(app)) => Ok(GitOpsDeployer::open(dir, app.clone())?),
+            _ => Err("this rollout has no --gitops directory".into()),
+        }
+    }
+}
+
+/// The file `abort`/`promote` leave for a running `start --serve`.
+fn request_path(state: &Path) -> PathBuf {
+    let mut s = state.as_os_str().to_owned();
+    s.push(".request.json");
+    PathBuf::from(s)
+}
+
+/// A person's decision for a running local rollout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Request {
+    action: String,
+    reason: String,
 }
 
 fn setup_path(state: &Path) -> PathBuf {
@@ -183,8 +253,8 @@ pub fn run(cmd: Cmd) -> CmdResult {
             }
             Ok(exit_for(&st.phase))
         }
-        RolloutCmd::Abort(a) => with_controller(&a.state, |c| c.abort(&a.reason)),
-        RolloutCmd::Promote(a) => with_controller(&a.state, |c| c.promote(&a.reason)),
+        RolloutCmd::Abort(a) => decide(&a, "abort"),
+        RolloutCmd::Promote(a) => decide(&a, "promote"),
     }
 }
 
@@ -198,6 +268,45 @@ fn exit_for(phase: &RolloutPhase) -> ExitCode {
     }
 }
 
+/// `abort` / `promote`: directly on a GitOps rollout; through the running process for a
+/// local one (it owns the server).
+fn decide(a: &StateArg, action: &str) -> CmdResult {
+    let setup: Setup = serde_json::from_slice(&std::fs::read(setup_path(&a.state))?)?;
+    if setup.serve.is_none() {
+        return with_controller(&a.state, |c| match action {
+            "abort" => c.abort(&a.reason),
+            _ => c.promote(&a.reason),
+        });
+    }
+    let st = RolloutState::load(&a.state)?;
+    if st.phase.is_done() {
+        println!("rollout {}: {:?}", st.spec.name, st.phase);
+        return Ok(exit_for(&st.phase));
+    }
+    let request = Request {
+        action: action.into(),
+        reason: a.reason.clone(),
+    };
+    mlops_core::fs::write_atomic(&request_path(&a.state), &serde_json::to_vec(&request)?)?;
+    // The running `start --serve` carries it out at its next tick.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let st = RolloutState::load(&a.state)?;
+        if st.phase.is_done() {
+            println!("rollout {}: {:?}", st.spec.name, st.phase);
+            return Ok(exit_for(&st.phase));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "no `mlops rollout start --serve` took the {action} request within 60 s (is it running? {} is left for it)",
+                request_path(&a.state).display()
+            )
+            .into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn with_controller(
     state: &Path,
     f: impl FnOnce(&mut Controller<'_>) -> mlops_deploy::Result<()>,
@@ -205,7 +314,7 @@ fn with_controller(
     let setup: Setup = serde_json::from_slice(&std::fs::read(setup_path(state))?)?;
     let registry = registry_from_uri(&setup.registry)?;
     let audit = audit_for(&setup.registry);
-    let mut deployer = GitOpsDeployer::open(&setup.gitops, setup.app.clone())?;
+    let mut deployer = setup.gitops()?;
     let mut source = source_for(&setup, 0)?;
     let mut c = Controller::open(
         state,
@@ -232,7 +341,7 @@ fn source_for(setup: &Setup, reads: u64) -> Result<Box<dyn ArmSource>, Box<dyn s
                 ReplaySource::from_csv(&text)?.skip(reads as usize),
             ))
         }
-        _ => Err("give exactly one of --prometheus and --replay".into()),
+        _ => Err("give exactly one of --prometheus, --replay and --serve".into()),
     }
 }
 
@@ -257,6 +366,23 @@ fn start(a: StartArgs) -> CmdResult {
         };
         let stable = version(a.stable.ok_or_else(|| need("stable"))?);
         let canary = version(a.canary.ok_or_else(|| need("canary"))?);
+        let mut strategy = strategy;
+        add_guardrails(&mut strategy, &a.guardrails)?;
+        let guardrail_queries = match (&strategy, &a.prometheus) {
+            (Strategy::Canary(c), Some(_)) => c
+                .judge
+                .guardrails
+                .iter()
+                .map(|g| prometheus_queries(&g.metric.name))
+                .collect::<Result<Vec<_>, _>>()?,
+            (Strategy::Canary(c), None) if a.serve.is_none() && !c.judge.guardrails.is_empty() => {
+                return Err(
+                    "guardrails need --serve or --prometheus (a replay has no guardrail counts)"
+                        .into(),
+                );
+            }
+            _ => Vec::new(),
+        };
         let target = match a.target.as_str() {
             "kserve" => Target::Kserve,
             "argo" => Target::ArgoRollout {
@@ -279,12 +405,30 @@ fn start(a: StartArgs) -> CmdResult {
             resources: Resources::default(),
             target,
         };
-        let setup = Setup {
-            registry: a.registry.ok_or_else(|| need("registry"))?,
-            gitops: a.gitops.ok_or_else(|| need("gitops"))?,
-            app,
-            prometheus: a.prometheus,
-            replay: a.replay,
+        let registry = a.registry.ok_or_else(|| need("registry"))?;
+        let setup = match a.serve {
+            Some(addr) => Setup {
+                registry,
+                gitops: None,
+                app: None,
+                prometheus: None,
+                replay: None,
+                serve: Some(addr),
+                sticky_header: a.sticky_header.clone(),
+            },
+            None => Setup {
+                registry,
+                gitops: Some(
+                    a.gitops
+                        .clone()
+                        .ok_or_else(|| need("gitops (or --serve)"))?,
+                ),
+                app: Some(app),
+                prometheus: a.prometheus,
+                replay: a.replay,
+                serve: None,
+                sticky_header: None,
+            },
         };
         let spec = RolloutSpec {
             name: format!("{model}-v{}", canary.version),
@@ -294,12 +438,15 @@ fn start(a: StartArgs) -> CmdResult {
             strategy,
             look_every_ms: a.look_every_ms,
             prometheus: setup.prometheus.clone(),
-            guardrail_queries: Vec::new(),
+            guardrail_queries,
         };
         let state = RolloutState::new(spec)?;
         // The setup first: a state file without its setup could not be resumed.
         mlops_core::fs::write_atomic(&setup_file, &serde_json::to_vec_pretty(&setup)?)?;
-        let mut deployer = GitOpsDeployer::open(&setup.gitops, setup.app.clone())?;
+        if let Some(addr) = setup.serve {
+            return start_local(&a.state, &setup, addr, Some(state), a.exit_when_done);
+        }
+        let mut deployer = setup.gitops()?;
         if deployer.status()?.stable.is_none() {
             deployer.deploy_stable(&stable)?;
         }
@@ -311,15 +458,18 @@ fn start(a: StartArgs) -> CmdResult {
                 model,
                 stable.version,
                 state.spec.canary.version,
-                setup.gitops.display()
+                a.gitops.as_deref().unwrap_or(Path::new("?")).display()
             );
             return Ok(ExitCode::SUCCESS);
         }
         (setup, Some(state))
     };
+    if let Some(addr) = setup.serve {
+        return start_local(&a.state, &setup, addr, new_state, a.exit_when_done);
+    }
     let registry = registry_from_uri(&setup.registry)?;
     let audit = audit_for(&setup.registry);
-    let mut deployer = GitOpsDeployer::open(&setup.gitops, setup.app.clone())?;
+    let mut deployer = setup.gitops()?;
     let reads = if a.state.exists() {
         RolloutState::load(&a.state)?.reads
     } else {
@@ -353,4 +503,206 @@ fn start(a: StartArgs) -> CmdResult {
         Tick::Done | Tick::Paused => exit_for(&st.phase),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// Adds `--guardrail NAME[:TAU]` to a canary strategy's judge.
+fn add_guardrails(strategy: &mut Strategy, specs: &[String]) -> Result<(), String> {
+    if specs.is_empty() {
+        return Ok(());
+    }
+    let Strategy::Canary(c) = strategy else {
+        return Err("--guardrail needs a canary strategy (its judge)".into());
+    };
+    for spec in specs {
+        let (name, tau) = match spec.split_once(':') {
+            Some((n, t)) => (
+                n,
+                t.parse::<f64>()
+                    .map_err(|e| format!("--guardrail {spec}: TAU {t:?}: {e}"))?,
+            ),
+            None => (spec.as_str(), 0.01),
+        };
+        if name.is_empty() {
+            return Err(format!("--guardrail {spec}: no metric name"));
+        }
+        c.judge.guardrails.push(Guardrail {
+            metric: MetricSpec::proportion(name).lower_is_better(),
+            alpha: 0.05,
+            tau,
+            min_samples: 100,
+        });
+    }
+    c.judge.validate().map_err(|e| e.to_string())
+}
+
+/// The Prometheus query set of a guardrail named as the local server names it.
+fn prometheus_queries(name: &str) -> Result<ArmQueries, String> {
+    if name == "error_rate" {
+        return Ok(ArmQueries::default());
+    }
+    let le = name
+        .strip_prefix("latency_over_")
+        .and_then(|r| r.strip_suffix("ms"))
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .map(|ms| ms / 1000.0)
+        .filter(|s| {
+            mlops_deploy::metrics::LATENCY_BUCKETS
+                .iter()
+                .any(|b| (b - s).abs() < 1e-12)
+        })
+        .ok_or_else(|| {
+            format!(
+                "--guardrail {name}: with --prometheus, error_rate or latency_over_<MS>ms (a latency bucket bound)"
+            )
+        })?;
+    let sel = r#"model="{model}",version="{version}""#;
+    let count = format!("sum(model_request_duration_seconds_count{{{sel}}})");
+    Ok(ArmQueries {
+        total: count.clone(),
+        successes: format!(
+            "{count} - sum(model_request_duration_seconds_bucket{{{sel},le=\"{le:?}\"}})"
+        ),
+    })
+}
+
+/// Runs a rollout on a model server in this process (`--serve`).
+fn start_local(
+    state_path: &Path,
+    setup: &Setup,
+    addr: SocketAddr,
+    new_state: Option<RolloutState>,
+    exit_when_done: bool,
+) -> CmdResult {
+    let registry = registry_from_uri(&setup.registry)?;
+    let audit = audit_for(&setup.registry);
+    let resumed = new_state.is_none();
+    let mut st = match &new_state {
+        Some(s) => s.clone(),
+        None => RolloutState::load(state_path)?,
+    };
+    let flavors = mlops_train::FlavorRegistry::new();
+    let uri = |v: &VersionSpec| format!("models:/{}/{}", v.model, v.version);
+    let first = if st.phase == RolloutPhase::Promoted {
+        &st.spec.canary
+    } else {
+        &st.spec.stable
+    };
+    let stable = ServedModel::from_registry(registry.as_ref(), &uri(first).parse()?, &flavors)?;
+    let config = ServerConfig {
+        addr,
+        sticky: setup.sticky_header.clone().map(StickyKey::Header),
+        ..ServerConfig::default()
+    };
+    let server = ModelServer::start(config, stable)?;
+    println!("listening on {}", server.url());
+    std::io::stdout().flush()?;
+    let gauges = RolloutGauges::new();
+    server.register_metrics(|r| gauges.register(r));
+    let mut deployer = LocalDeployer::with_flavors(&server, registry.as_ref(), flavors.clone());
+    if resumed {
+        restore(&mut deployer, &mut st, &audit)?;
+        st.save(state_path)?;
+    }
+    let metric = match &st.spec.strategy {
+        Strategy::Canary(c) => c.judge.metric.clone(),
+        _ => MetricSpec::proportion("conversion"),
+    };
+    let mut source = LocalSource::new(&server, metric);
+    let mut c = Controller::open(
+        state_path,
+        new_state,
+        &mut deployer,
+        registry.as_ref(),
+        &audit,
+        &mut source,
+    )?
+    .with_gauges(gauges.clone());
+    let requests = request_path(state_path);
+    let mut announced = None;
+    loop {
+        if let Ok(bytes) = std::fs::read(&requests) {
+            let _ = std::fs::remove_file(&requests);
+            match serde_json::from_slice::<Request>(&bytes) {
+                Ok(r) if r.action == "abort" => c.abort(&r.reason)?,
+                Ok(r) if r.action == "promote" => c.promote(&r.reason)?,
+                Ok(r) => tracing::warn!(action = %r.action, "unknown rollout request ignored"),
+                Err(e) => tracing::warn!(error = %e, "unreadable rollout request ignored"),
+            }
+        }
+        let tick = c.tick(mlops_core::now_ms())?;
+        let phase = serde_json::to_value(&c.state.phase)?["phase"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        if announced.as_deref() != Some(phase.as_str()) && tick != Tick::Advanced {
+            println!(
+                "rollout {}: {phase} at step {}, weight {}%",
+                c.state.spec.name, c.state.step, c.state.weight
+            );
+            std::io::stdout().flush()?;
+            announced = Some(phase);
+        }
+        match tick {
+            Tick::Advanced => {}
+            Tick::WaitUntil(t) => std::thread::sleep(std::time::Duration::from_millis(
+                t.saturating_sub(mlops_core::now_ms()).clamp(1, 100),
+            )),
+            Tick::Paused => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Tick::Done => break,
+        }
+    }
+    let phase = c.state.phase.clone();
+    if let Some(d) = &c.state.decision {
+        println!("decision: {d}");
+    }
+    drop(c);
+    drop(deployer);
+    if !exit_when_done {
+        println!("serving until SIGINT/SIGTERM");
+        std::io::stdout().flush()?;
+        server.wait_for_signal()?;
+    }
+    server.shutdown()?;
+    Ok(exit_for(&phase))
+}
+
+/// Brings a fresh server back to where a resumed rollout stands.
+fn restore(
+    d: &mut LocalDeployer<'_>,
+    st: &mut RolloutState,
+    audit: &AuditLog,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let canary = st.spec.canary.clone();
+    match (&st.phase, &st.spec.strategy) {
+        (RolloutPhase::Promoted | RolloutPhase::RolledBack | RolloutPhase::Completed, _) => {
+            return Ok(());
+        }
+        (RolloutPhase::Promoting { .. }, _) => d.deploy_canary(&canary)?,
+        (RolloutPhase::RollingBack { .. }, _) => {}
+        (_, Strategy::Shadow(s)) if st.step <= 1 && st.step_started_ms.is_some() => {
+            d.deploy_shadow(&canary, s.percent)?
+        }
+        (_, Strategy::Shadow(_)) => {}
+        _ if st.step > 0 || st.weight > 0 => {
+            d.deploy_canary(&canary)?;
+            d.set_canary_weight(st.weight)?;
+        }
+        _ => {}
+    }
+    if st.judge.is_some() {
+        // The judge's counts lived in the stopped server: its step starts again.
+        st.judge = None;
+        st.baseline = None;
+        st.guardrail_baseline.clear();
+        st.step_started_ms = None;
+        st.last_look_ms = None;
+        audit.append(
+            "mlops-rollout",
+            "rollout.resume",
+            &format!("{}/{}", canary.model, canary.version),
+            serde_json::json!({"rollout": st.spec.name, "step": st.step, "weight": st.weight,
+                               "reason": "server restarted: the judge step restarts on its new counters"}),
+        )?;
+    }
+    Ok(())
 }
