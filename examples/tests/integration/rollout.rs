@@ -608,3 +608,88 @@ fn a_served_rollout_paused_for_a_person_resumes_after_a_kill_and_is_aborted_from
         1
     );
 }
+
+/// The command of the golden job in the Argo export of a blue-green strategy whose
+/// preview must answer `body` with `expected`.
+fn exported_golden_command(body: &serde_json::Value, expected: &serde_json::Value) -> Vec<String> {
+    use mlops_deploy::strategy::argo::{ArgoContext, ArmQueries, export};
+    let strategy: mlops_deploy::Strategy = serde_json::from_value(serde_json::json!({"blue_green": {
+        "pre_promotion_analysis": {"name": "integration", "metrics": [{
+            "name": "golden",
+            "success_condition": "result[0] == 1",
+            "provider": {"golden": {"requests": [{"name": "three rows", "body": body, "expected": expected}]}}
+        }]}
+    }}))
+    .unwrap();
+    let ctx = ArgoContext {
+        name: "wine".into(),
+        model: "wine".into(),
+        stable_version: "1".into(),
+        canary_version: "2".into(),
+        prometheus: "http://prometheus:9090".into(),
+        queries: ArmQueries::default(),
+        check_image: "mlops-server:test".into(),
+    };
+    let out = export(&strategy, &ctx, mlops_deploy::strategy::Duration(60)).unwrap();
+    serde_json::from_value(
+        out.templates[0]["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]["spec"]
+            ["containers"][0]["command"]
+            .clone(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_exported_golden_job_runs_the_controllers_check_against_a_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    let (names, rows) = wine_registry(&root);
+    let reg = LocalRegistry::open(&root).unwrap();
+    let preview = mlops_deploy::ServedModel::from_registry(
+        &reg,
+        &"models:/wine/2".parse().unwrap(),
+        &mlops_train::FlavorRegistry::new(),
+    )
+    .unwrap();
+    let server =
+        mlops_deploy::ModelServer::start(mlops_deploy::ServerConfig::default(), preview).unwrap();
+    let body = serde_json::json!({"dataframe_split": {"columns": names, "data": rows}});
+    let answer: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{}/invocations", server.url()))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let expected = answer["predictions"].clone();
+    let wrong = serde_json::Value::from(
+        expected
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| 1 - l.as_i64().unwrap())
+            .collect::<Vec<_>>(),
+    );
+    for (expected, code) in [(expected, 0), (wrong, 1)] {
+        let command = exported_golden_command(&body, &expected);
+        assert_eq!(
+            command[..4],
+            ["mlops", "golden", "--url", "http://wine-preview"]
+        );
+        // The job's command as the container would run it, against this preview.
+        let mut args = command[1..].to_vec();
+        args[2] = server.url();
+        let out = Command::new(env!("CARGO_BIN_EXE_mlops"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    server.shutdown().unwrap();
+}

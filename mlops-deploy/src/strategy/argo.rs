@@ -12,6 +12,12 @@
 //! estimate on that side implies the half-normal statistic crosses too (its factor
 //! `2Φ(·)` is ≥ 1 there), so the exported test is valid and slightly more conservative
 //! than the in-process judge (about half its spare α; see canary.md §3.3).
+//!
+//! A golden-request metric of a blue-green analysis becomes a `job` metric running
+//! `mlops golden` (the same check the local controller makes, with the metric's
+//! conditions) in the check image against the preview Service `http://NAME-preview`;
+//! the job's exit status is the measurement (Argo's job metrics have no value). Outside
+//! blue-green there is no preview to send them to, and the export refuses them.
 
 use serde_json::{Value, json};
 
@@ -127,7 +133,8 @@ pub fn judge_promql(cfg: &JudgeConfig, ctx: &ArgoContext) -> Result<String> {
     Ok(format!("{promote} * (1 - {harm}) - {harm}"))
 }
 
-fn metric_value(m: &AnalysisMetric, ctx: &ArgoContext) -> Result<Value> {
+/// `preview`: the base URL golden requests go to (a blue-green preview Service).
+fn metric_value(m: &AnalysisMetric, ctx: &ArgoContext, preview: Option<&str>) -> Result<Value> {
     let mut out = serde_json::Map::new();
     out.insert("name".into(), json!(m.name));
     if let Some(i) = m.interval {
@@ -166,10 +173,40 @@ fn metric_value(m: &AnalysisMetric, ctx: &ArgoContext) -> Result<Value> {
                 "containers": [{"name": "check", "image": ctx.check_image, "command": argv}],
             }},
         }}}),
-        Provider::Golden { .. } => {
-            return Err(unsupported(
-                "a golden-request metric (run it with a command metric instead)",
-            ));
+        Provider::Golden { requests } => {
+            // The same check the local controller runs (`mlops golden`), as a job
+            // against the preview Service; the job applies the conditions itself and
+            // exits 0 (pass) or 1 (fail), which is all a job metric reports.
+            let Some(url) = preview else {
+                return Err(unsupported(
+                    "a golden-request metric outside a blue-green analysis (golden requests go to the preview Service)",
+                ));
+            };
+            let body = serde_json::to_string(requests).map_err(|e| Error::InvalidConfig {
+                field: format!("metric {}", m.name),
+                reason: e.to_string(),
+            })?;
+            let mut command = vec![
+                "mlops".to_string(),
+                "golden".into(),
+                "--url".into(),
+                url.to_string(),
+                "--requests".into(),
+                body,
+            ];
+            if let Some(s) = success.take() {
+                command.extend(["--success".to_string(), s]);
+            }
+            if let Some(f) = failure.take() {
+                command.extend(["--failure".to_string(), f]);
+            }
+            json!({"job": {"spec": {
+                "backoffLimit": 0,
+                "template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "golden", "image": ctx.check_image, "command": command}],
+                }},
+            }}})
         }
     };
     if let Some(s) = success {
@@ -191,16 +228,26 @@ fn metric_value(m: &AnalysisMetric, ctx: &ArgoContext) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
-/// The `AnalysisTemplate` of an analysis.
+/// The `AnalysisTemplate` of an analysis (golden-request metrics refused: they need a
+/// preview, see [`export`]).
 pub fn analysis_template(
     analysis: &Analysis,
     template_name: &str,
     ctx: &ArgoContext,
 ) -> Result<Value> {
+    template_with_preview(analysis, template_name, ctx, None)
+}
+
+fn template_with_preview(
+    analysis: &Analysis,
+    template_name: &str,
+    ctx: &ArgoContext,
+    preview: Option<&str>,
+) -> Result<Value> {
     let metrics = analysis
         .metrics
         .iter()
-        .map(|m| metric_value(m, ctx))
+        .map(|m| metric_value(m, ctx, preview))
         .collect::<Result<Vec<_>>>()?;
     let mut spec = json!({"metrics": metrics});
     if !analysis.dry_run.is_empty() {
@@ -254,9 +301,15 @@ fn judge_analysis(
 pub fn export(strategy: &Strategy, ctx: &ArgoContext, look: super::Duration) -> Result<ArgoExport> {
     strategy.validate()?;
     let mut templates = Vec::new();
+    // Golden requests of a blue-green analysis go to its preview Service (as the GitOps
+    // deployer names it, port 80, same namespace).
+    let preview = match strategy {
+        Strategy::BlueGreen(_) => Some(format!("http://{}-preview", ctx.name)),
+        _ => None,
+    };
     let mut add = |a: &Analysis, suffix: &str| -> Result<Value> {
         let name = format!("{}-{}", ctx.name, suffix);
-        templates.push(analysis_template(a, &name, ctx)?);
+        templates.push(template_with_preview(a, &name, ctx, preview.as_deref())?);
         Ok(template_ref(&name))
     };
     let strategy = match strategy {

@@ -2,8 +2,8 @@
 //! Argo Rollouts steps and AnalysisTemplates (field names from Argo's specification).
 
 use mlops_deploy::strategy::analysis::{
-    AnalysisMetric, Condition, Measured, MetricState, NoData, Phase, Provider, assess, assess_run,
-    classify,
+    AnalysisMetric, Condition, GoldenRequest, Measured, MetricState, NoData, Phase, Provider,
+    assess, assess_run, classify,
 };
 use mlops_deploy::strategy::argo::{ArgoContext, ArmQueries, export, judge_promql};
 use mlops_deploy::strategy::{Duration, Step};
@@ -352,10 +352,55 @@ fn canary_exports_as_argo_steps_and_templates() {
 
 #[test]
 fn blue_green_and_shadow_export() {
-    // Golden requests cannot run inside Argo: a typed error says so.
+    // Golden requests run as a job of `mlops golden` against the preview Service
+    // (Argo's job metric: `provider.job.spec` is a batch/v1 JobSpec; success is the
+    // job's, so the conditions travel as arguments, not as successCondition).
     let staging = Strategy::from_text(&read("strategy-staging.toml"), true).unwrap();
-    let e = export(&staging, &ctx(), Duration(60)).expect_err("golden");
-    assert!(e.to_string().contains("golden"), "{e}");
+    let out = export(&staging, &ctx(), Duration(60)).unwrap();
+    assert_eq!(
+        out.strategy["blueGreen"]["prePromotionAnalysis"],
+        json!({"templates": [{"templateName": "fraud-integration-pre"}]})
+    );
+    let golden = &out.templates[0]["spec"]["metrics"][0];
+    assert_eq!(golden["name"], "golden");
+    assert_eq!(golden.get("successCondition"), None, "{golden}");
+    assert_eq!(golden.get("failureCondition"), None, "{golden}");
+    assert_eq!(golden["failureLimit"], 0);
+    let job = &golden["provider"]["job"]["spec"];
+    assert_eq!(job["backoffLimit"], 0);
+    assert_eq!(job["template"]["spec"]["restartPolicy"], "Never");
+    let container = &job["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], ctx().check_image.as_str());
+    let command: Vec<String> = serde_json::from_value(container["command"].clone()).unwrap();
+    assert_eq!(
+        command[..4],
+        ["mlops", "golden", "--url", "http://fraud-preview"]
+    );
+    assert_eq!(command[4], "--requests");
+    let Strategy::BlueGreen(b) = &staging else {
+        unreachable!()
+    };
+    let Provider::Golden { requests } =
+        &b.pre_promotion_analysis.as_ref().unwrap().metrics[0].provider
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        serde_json::from_str::<Vec<GoldenRequest>>(&command[5]).unwrap(),
+        *requests
+    );
+    assert_eq!(command[6..], ["--success", "result[0] == 1"]);
+    // Outside blue-green there is no preview to send them to.
+    let canary = Strategy::Canary(mlops_deploy::strategy::Canary {
+        steps: vec![
+            Step::SetWeight(10),
+            Step::Analysis(b.pre_promotion_analysis.clone().unwrap()),
+        ],
+        judge: JudgeConfig::default(),
+        background_analysis: None,
+    });
+    let e = export(&canary, &ctx(), Duration(60)).expect_err("golden outside blue-green");
+    assert!(e.to_string().contains("preview"), "{e}");
     let Strategy::BlueGreen(mut b) = staging else {
         unreachable!()
     };

@@ -57,6 +57,28 @@ pub enum Cmd {
     /// Roll out a version with a canary strategy (or resume the rollout in --state).
     #[command(subcommand)]
     Rollout(RolloutCmd),
+    /// Send golden requests (inputs with expected answers) to a model server and judge
+    /// the share answered as expected: the blue-green preview check, as the controller
+    /// runs it and as the Argo export's job runs it. Exit 0 passed, 1 failed, 2 error.
+    Golden(GoldenArgs),
+}
+
+/// `mlops golden`.
+#[derive(Debug, Args)]
+pub struct GoldenArgs {
+    /// Base URL of the server (`/invocations` is appended).
+    #[arg(long)]
+    url: String,
+    /// The requests: a JSON array of `{"name", "body", "expected", "tolerance"}`, or
+    /// `@FILE` holding one.
+    #[arg(long)]
+    requests: String,
+    /// Condition on `result` (the share answered as expected) for a pass.
+    #[arg(long, default_value = "result[0] == 1")]
+    success: String,
+    /// Condition on `result` for a failure (wins over success).
+    #[arg(long)]
+    failure: Option<String>,
 }
 
 /// `mlops rollout ...`.
@@ -224,7 +246,10 @@ fn audit_for(registry: &str) -> AuditLog {
 
 /// Runs `mlops rollout`.
 pub fn run(cmd: Cmd) -> CmdResult {
-    let Cmd::Rollout(cmd) = cmd;
+    let cmd = match cmd {
+        Cmd::Rollout(cmd) => cmd,
+        Cmd::Golden(a) => return golden(a),
+    };
     match cmd {
         RolloutCmd::Start(a) => start(*a),
         RolloutCmd::Status(a) => {
@@ -705,4 +730,50 @@ fn restore(
         )?;
     }
     Ok(())
+}
+
+/// `mlops golden`: the same check as the controller's golden metric.
+fn golden(a: GoldenArgs) -> CmdResult {
+    use mlops_deploy::strategy::analysis::{
+        AnalysisMetric, GoldenRequest, Measured, NoData, Phase, Provider, classify,
+    };
+    let text = match a.requests.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+        None => a.requests.clone(),
+    };
+    let requests: Vec<GoldenRequest> =
+        serde_json::from_str(&text).map_err(|e| format!("--requests: {e}"))?;
+    let metric = AnalysisMetric {
+        name: "golden".into(),
+        interval: None,
+        count: None,
+        initial_delay: None,
+        success_condition: Some(a.success),
+        failure_condition: a.failure,
+        failure_limit: 0,
+        inconclusive_limit: 0,
+        consecutive_error_limit: 0,
+        consecutive_success_limit: 0,
+        no_data: NoData::Fail,
+        provider: Provider::Golden {
+            requests: requests.clone(),
+        },
+    };
+    let analysis = mlops_deploy::Analysis {
+        name: "golden".into(),
+        metrics: vec![metric.clone()],
+        dry_run: Vec::new(),
+    };
+    analysis.validate("golden")?;
+    let measured = match mlops_deploy::controller::golden_share(&a.url, &requests) {
+        Ok(share) => Measured::Value(share),
+        Err(e) => Measured::Error(e),
+    };
+    let phase = classify(&metric, &measured);
+    println!("golden: {measured:?} -> {phase:?}");
+    Ok(match phase {
+        Some(Phase::Successful) => ExitCode::SUCCESS,
+        Some(Phase::Error) => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    })
 }
