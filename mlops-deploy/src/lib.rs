@@ -39,8 +39,12 @@
 //!
 //! - [`inference_log`]: the server's log of every served row (Parquet segments);
 //! - [`monitor`]: windows of that log profiled once, drift against the training
-//!   profile, prediction drift, health, quality from delayed labels, the three shifts,
-//!   gauges for `/metrics`, an HTML report;
+//!   profile, prediction drift, health, quality from delayed labels (late labels update
+//!   windows already reported), the three shifts, gauges for the server's `/metrics`
+//!   ([`ServerHandle::register_metrics`]), an HTML report; [`monitor::follow`] polls a
+//!   live log, on a thread of its own beside a running server;
+//! - [`label_log`]: delayed labels as API calls (`POST /labels`), appended to a file
+//!   the monitor reads like any other labels drop;
 //! - [`trigger`]: policies as data with hysteresis, cooldown and deduplication;
 //! - [`retrain`]: on a firing, the application's retrain step, the gates against the
 //!   champion on recent labelled data, registration and the start of a rollout, all
