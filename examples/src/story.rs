@@ -62,6 +62,25 @@ impl Rng {
     }
 }
 
+/// The exit code of a story example: 0 when the story went as told (`Ok(true)`), 1 when
+/// it did not (said on stdout) or an error stopped it (named on stderr).
+pub fn exit_code(
+    name: &str,
+    outcome: Result<bool, Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => {
+            println!("\nThe story did not go as told (see above).");
+            std::process::ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
 /// The logistic function.
 pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())

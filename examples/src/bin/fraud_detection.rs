@@ -196,17 +196,7 @@ fn train_config(trees: usize) -> TrainConfig {
 fn main() -> ExitCode {
     let args = Args::parse();
     mlops_examples::init_logging(args.verbosity);
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            println!("\nThe story did not go as told (see above).");
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("fraud_detection: {e}");
-            ExitCode::from(1)
-        }
-    }
+    mlops_examples::story::exit_code("fraud_detection", run(&args))
 }
 
 fn run(args: &Args) -> Res<bool> {

@@ -215,17 +215,7 @@ struct Rollout {
 fn main() -> ExitCode {
     let args = Args::parse();
     mlops_examples::init_logging(args.verbosity);
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            println!("\nThe story did not go as told (see above).");
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("recommendation: {e}");
-            ExitCode::from(1)
-        }
-    }
+    mlops_examples::story::exit_code("recommendation", run(&args))
 }
 
 fn run(args: &Args) -> Res<bool> {
@@ -264,71 +254,31 @@ fn run(args: &Args) -> Res<bool> {
     )?;
     println!("   models:/{}/{v1} at {}", args.model, server.url());
     let scorer = Scorer::new(&server.url())?;
-    let mut requests = 0u64;
 
+    let mut shop = Shop {
+        args,
+        registry: &*registry,
+        tracker: &tracker,
+        server: &server,
+        scorer,
+        population,
+        rng,
+        work: work.clone(),
+        budget,
+        requests: 0,
+    };
     // 2. + 3. The improved model, gated, then a canary judged on click-through.
     println!("2. an improved model on the latest data (all user features)");
-    let latest = export(&mut rng, &population, 8_000, false)?;
-    let parts = train_test_split(&latest, &SplitOptions::new(0.25, 7))?;
-    let (v2, passed) = train_register(
-        &*registry,
-        &tracker,
-        &args.model,
-        &parts.train,
-        config(all_features()),
-        &parts.test,
-        Some(v1),
-        "candidate",
-    )?;
-    if !passed {
+    let Some((v2, first)) = shop.release(v1, false)? else {
         println!("   the improved model did not pass its gate");
         return Ok(false);
-    }
-    println!("3. canary: 10% of users on v{v2}, judged after every 1,000 requests");
-    let first = canary(
-        args,
-        &*registry,
-        &server,
-        &scorer,
-        &population,
-        &mut rng,
-        &work,
-        (v1, v2),
-        budget,
-        &mut requests,
-    )?;
-
+    };
     // 4. A model trained on a buggy export: the gate passes, the canary does not.
     println!("4. a model trained on the next export (its device column is swapped)");
-    let buggy = export(&mut rng, &population, 8_000, true)?;
-    let parts = train_test_split(&buggy, &SplitOptions::new(0.25, 7))?;
-    let (v3, passed) = train_register(
-        &*registry,
-        &tracker,
-        &args.model,
-        &parts.train,
-        config(all_features()),
-        &parts.test,
-        Some(v2),
-        "candidate",
-    )?;
-    if !passed {
+    let Some((v3, second)) = shop.release(v2, true)? else {
         println!("   the buggy model did not pass its gate (the story wanted it to)");
         return Ok(false);
-    }
-    println!("   canary: 10% of users on v{v3}");
-    let second = canary(
-        args,
-        &*registry,
-        &server,
-        &scorer,
-        &population,
-        &mut rng,
-        &work,
-        (v2, v3),
-        budget,
-        &mut requests,
-    )?;
+    };
     let champion = registry
         .get_version_by_alias(&args.model, "champion")?
         .version;
@@ -422,157 +372,188 @@ fn train_register(
     Ok((v.version, report.passed))
 }
 
-/// Runs one canary rollout of `versions.1` against `versions.0` while users visit.
-#[allow(clippy::too_many_arguments)]
-fn canary(
-    args: &Args,
-    registry: &dyn mlops_train::core::Registry,
-    server: &mlops_deploy::ServerHandle,
-    scorer: &Scorer,
-    population: &[User],
-    rng: &mut Rng,
-    work: &std::path::Path,
-    (stable, canary): (u64, u64),
+/// What the rollouts of the story share: the registry, the server and its users.
+struct Shop<'a> {
+    args: &'a Args,
+    registry: &'a dyn mlops_train::core::Registry,
+    tracker: &'a std::sync::Arc<dyn mlops_train::core::Tracker>,
+    server: &'a mlops_deploy::ServerHandle,
+    scorer: Scorer,
+    population: Vec<User>,
+    rng: Rng,
+    work: PathBuf,
     budget: u64,
-    requests: &mut u64,
-) -> Res<Rollout> {
-    let spec = |v: u64| VersionSpec {
-        model: args.model.clone(),
-        version: v.to_string(),
-        storage_uri: format!("models:/{}/{v}", args.model),
-    };
-    let judge = JudgeConfig {
-        metric: MetricSpec::proportion("click"),
-        guardrails: vec![Guardrail {
-            metric: MetricSpec::proportion("conversion"),
-            alpha: 0.05,
-            tau: 0.003,
-            min_samples: 100,
-        }],
-        ..JudgeConfig::default()
-    };
-    let look_every_ms = 1_000;
-    let state = RolloutState::new(RolloutSpec {
-        name: format!("{}-v{canary}", args.model),
-        stable: spec(stable),
-        canary: spec(canary),
-        alias: "champion".into(),
-        strategy: Strategy::Canary(Canary {
-            steps: vec![Step::SetWeight(10), Step::Judge { max_duration: None }],
-            judge,
-            background_analysis: None,
-        }),
-        look_every_ms,
-        prometheus: None,
-        guardrail_queries: Vec::new(),
-    })?;
-    let path = work.join(format!("rollout-v{canary}.json"));
-    let audit = registry.audit_log();
-    let mut deployer = LocalDeployer::new(server, registry);
-    let mut source = LocalSource::new(server, MetricSpec::proportion("click"));
-    let mut c = Controller::open(
-        &path,
-        Some(state),
-        &mut deployer,
-        registry,
-        audit,
-        &mut source,
-    )?;
-    let mut looks = Vec::new();
-    let (mut exposed, mut active) = (HashSet::new(), HashSet::new());
-    let mut clock = 0u64;
-    let start = *requests;
-    let mut progress = Progress::new(&format!("v{canary}"), budget);
-    let version = canary.to_string();
-    let base = |name: &str| {
-        server
-            .outcome_stats()
-            .into_iter()
-            .filter(|s| s.metric == "click")
-            .filter(|s| s.variant == name)
-            .map(|s| (s.sums.n, s.sums.sum as u64))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-    };
-    let before = (base("stable"), base("canary"));
-    let phase = loop {
-        match c.tick(clock)? {
-            Tick::Advanced => continue,
-            Tick::Done | Tick::Paused => break c.state.phase.clone(),
-            Tick::WaitUntil(t) => {
-                // 1,000 visits until the next look; clicks and conversions reported.
-                let mut outcomes = Vec::with_capacity(2_000);
-                for _ in 0..1_000 {
-                    let u = &population
-                        [(rng.uniform() * population.len() as f64) as usize % population.len()];
-                    *requests += 1;
-                    let id = format!("r{}", *requests);
-                    let a = scorer
-                        .score(&id, Some(&u.id), &COLUMNS, u.row())
-                        .map_err(|e| e.to_string())?;
-                    active.insert(u.id.clone());
-                    if a.version == version {
-                        exposed.insert(u.id.clone());
+    requests: u64,
+}
+
+impl Shop<'_> {
+    /// A new model on a fresh export (`buggy`: its device column swapped), trained on
+    /// all user features, gated against the champion `stable` and registered; when the
+    /// gate passed, its canary rollout. `None` when the gate failed.
+    fn release(&mut self, stable: u64, buggy: bool) -> Res<Option<(u64, Rollout)>> {
+        let data = export(&mut self.rng, &self.population, 8_000, buggy)?;
+        let parts = train_test_split(&data, &SplitOptions::new(0.25, 7))?;
+        let (version, passed) = train_register(
+            self.registry,
+            self.tracker,
+            &self.args.model,
+            &parts.train,
+            config(all_features()),
+            &parts.test,
+            Some(stable),
+            "candidate",
+        )?;
+        if !passed {
+            return Ok(None);
+        }
+        println!("   canary: 10% of users on v{version}, judged after every 1,000 requests");
+        let rollout = self.canary(stable, version)?;
+        Ok(Some((version, rollout)))
+    }
+
+    /// Runs one canary rollout of `canary` against `stable` while users visit.
+    fn canary(&mut self, stable: u64, canary: u64) -> Res<Rollout> {
+        let (args, registry, server) = (self.args, self.registry, self.server);
+        let (scorer, population, budget) = (&self.scorer, &self.population, self.budget);
+        let (rng, requests, work) = (&mut self.rng, &mut self.requests, &self.work);
+        let spec = |v: u64| VersionSpec {
+            model: args.model.clone(),
+            version: v.to_string(),
+            storage_uri: format!("models:/{}/{v}", args.model),
+        };
+        let judge = JudgeConfig {
+            metric: MetricSpec::proportion("click"),
+            guardrails: vec![Guardrail {
+                metric: MetricSpec::proportion("conversion"),
+                alpha: 0.05,
+                tau: 0.003,
+                min_samples: 100,
+            }],
+            ..JudgeConfig::default()
+        };
+        let look_every_ms = 1_000;
+        let state = RolloutState::new(RolloutSpec {
+            name: format!("{}-v{canary}", args.model),
+            stable: spec(stable),
+            canary: spec(canary),
+            alias: "champion".into(),
+            strategy: Strategy::Canary(Canary {
+                steps: vec![Step::SetWeight(10), Step::Judge { max_duration: None }],
+                judge,
+                background_analysis: None,
+            }),
+            look_every_ms,
+            prometheus: None,
+            guardrail_queries: Vec::new(),
+        })?;
+        let path = work.join(format!("rollout-v{canary}.json"));
+        let audit = registry.audit_log();
+        let mut deployer = LocalDeployer::new(server, registry);
+        let mut source = LocalSource::new(server, MetricSpec::proportion("click"));
+        let mut c = Controller::open(
+            &path,
+            Some(state),
+            &mut deployer,
+            registry,
+            audit,
+            &mut source,
+        )?;
+        let mut looks = Vec::new();
+        let (mut exposed, mut active) = (HashSet::new(), HashSet::new());
+        let mut clock = 0u64;
+        let start = *requests;
+        let mut progress = Progress::new(&format!("v{canary}"), budget);
+        let version = canary.to_string();
+        let base = |name: &str| {
+            server
+                .outcome_stats()
+                .into_iter()
+                .filter(|s| s.metric == "click")
+                .filter(|s| s.variant == name)
+                .map(|s| (s.sums.n, s.sums.sum as u64))
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        };
+        let before = (base("stable"), base("canary"));
+        let phase = loop {
+            match c.tick(clock)? {
+                Tick::Advanced => continue,
+                Tick::Done | Tick::Paused => break c.state.phase.clone(),
+                Tick::WaitUntil(t) => {
+                    // 1,000 visits until the next look; clicks and conversions reported.
+                    let mut outcomes = Vec::with_capacity(2_000);
+                    for _ in 0..1_000 {
+                        let u = &population
+                            [(rng.uniform() * population.len() as f64) as usize % population.len()];
+                        *requests += 1;
+                        let id = format!("r{}", *requests);
+                        let a = scorer
+                            .score(&id, Some(&u.id), &COLUMNS, u.row())
+                            .map_err(|e| e.to_string())?;
+                        active.insert(u.id.clone());
+                        if a.version == version {
+                            exposed.insert(u.id.clone());
+                        }
+                        let matched = (a.prediction == "tech") == u.likes_tech;
+                        let click = rng.chance(if matched { CLICK_MATCH } else { CLICK_MISS });
+                        let convert = click && rng.chance(CONVERT);
+                        outcomes.push((a.request_id.clone(), "click", f64::from(u8::from(click))));
+                        outcomes.push((a.request_id, "conversion", f64::from(u8::from(convert))));
                     }
-                    let matched = (a.prediction == "tech") == u.likes_tech;
-                    let click = rng.chance(if matched { CLICK_MATCH } else { CLICK_MISS });
-                    let convert = click && rng.chance(CONVERT);
-                    outcomes.push((a.request_id.clone(), "click", f64::from(u8::from(click))));
-                    outcomes.push((a.request_id, "conversion", f64::from(u8::from(convert))));
-                }
-                scorer.report(&outcomes).map_err(|e| e.to_string())?;
-                clock = clock.max(t);
-                let now = (base("stable"), base("canary"));
-                let sub = |a: (u64, u64), b: (u64, u64)| (a.0 - b.0, a.1 - b.1);
-                let diff_ci = c
-                    .state
-                    .judge
-                    .as_ref()
-                    .and_then(|j| j.snapshot())
-                    .map_or([f64::NAN, f64::NAN], |d| d.ci);
-                looks.push(Look {
-                    requests: *requests - start,
-                    weight: c.state.weight,
-                    control: sub(now.0, before.0),
-                    canary: sub(now.1, before.1),
-                    diff_ci,
-                });
-                let l = &looks[looks.len() - 1];
-                let rate = |(n, k): (u64, u64)| k as f64 / n.max(1) as f64;
-                progress.inc(
-                    1_000,
-                    &format!(
-                        "CTR control {:.4} canary {:.4}",
-                        rate(l.control),
-                        rate(l.canary)
-                    ),
-                );
-                if *requests - start >= budget {
-                    break c.state.phase.clone();
+                    scorer.report(&outcomes).map_err(|e| e.to_string())?;
+                    clock = clock.max(t);
+                    let now = (base("stable"), base("canary"));
+                    let sub = |a: (u64, u64), b: (u64, u64)| (a.0 - b.0, a.1 - b.1);
+                    let diff_ci = c
+                        .state
+                        .judge
+                        .as_ref()
+                        .and_then(|j| j.snapshot())
+                        .map_or([f64::NAN, f64::NAN], |d| d.ci);
+                    looks.push(Look {
+                        requests: *requests - start,
+                        weight: c.state.weight,
+                        control: sub(now.0, before.0),
+                        canary: sub(now.1, before.1),
+                        diff_ci,
+                    });
+                    let l = &looks[looks.len() - 1];
+                    let rate = |(n, k): (u64, u64)| k as f64 / n.max(1) as f64;
+                    progress.inc(
+                        1_000,
+                        &format!(
+                            "CTR control {:.4} canary {:.4}",
+                            rate(l.control),
+                            rate(l.canary)
+                        ),
+                    );
+                    if *requests - start >= budget {
+                        break c.state.phase.clone();
+                    }
                 }
             }
-        }
-    };
-    // The look that decided, in requests since the rollout started.
-    let decision = c.state.decision.clone();
-    let decided_at = decision.as_ref().and_then(|d| {
-        looks
-            .get((d.look as usize).saturating_sub(1))
-            .map(|l| l.requests)
-    });
-    let text = decision
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| "no decision".into());
-    progress.finish(&format!("{phase:?} after {} requests", *requests - start));
-    println!("   {text}");
-    Ok(Rollout {
-        title: format!("v{stable} (control) vs v{canary} (canary)"),
-        looks,
-        decision: text,
-        decided_at,
-        phase,
-        exposed_users: exposed.len(),
-        active_users: active.len(),
-    })
+        };
+        // The look that decided, in requests since the rollout started.
+        let decision = c.state.decision.clone();
+        let decided_at = decision.as_ref().and_then(|d| {
+            looks
+                .get((d.look as usize).saturating_sub(1))
+                .map(|l| l.requests)
+        });
+        let text = decision
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "no decision".into());
+        progress.finish(&format!("{phase:?} after {} requests", *requests - start));
+        println!("   {text}");
+        Ok(Rollout {
+            title: format!("v{stable} (control) vs v{canary} (canary)"),
+            looks,
+            decision: text,
+            decided_at,
+            phase,
+            exposed_users: exposed.len(),
+            active_users: active.len(),
+        })
+    }
 }
 
 /// A self-contained HTML page: per rollout, the traffic split and each arm's
