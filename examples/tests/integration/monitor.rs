@@ -319,6 +319,27 @@ fn monitor_dora_and_audit_show_on_the_quickstart_model() {
     );
     assert_eq!(code, 2);
     assert!(stderr.contains("nope"), "{stderr}");
+    // a labels file that is not there is an error in one pass (not "no labels")
+    let (code, _, stderr) = run(
+        dir.path(),
+        bin,
+        &[
+            "monitor",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--model",
+            "models:/winequality-good@champion",
+            "--labels",
+            "missing.jsonl",
+            "--tracking-uri",
+            uri,
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("missing.jsonl") && stderr.contains("not found"),
+        "{stderr}"
+    );
 
     // dora: one promotion by the quickstart, one alert recorded by --record
     let (code, stdout, _) = run(dir.path(), bin, &["dora", "--tracking-uri", uri, "--json"]);

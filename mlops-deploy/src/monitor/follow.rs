@@ -2,7 +2,7 @@
 //! update windows whose late labels arrived, feed gauges and triggers.
 //!
 //! [`Follower::poll`] is one step (what `mlops monitor --follow` does at every
-//! interval): re-read the labels file if it changed (size or modification time), read
+//! interval): read what is new in the labels file ([`LabelsFile`]), read
 //! the log rows not seen yet ([`Monitor::push_log`]), recompute windows that late
 //! labels changed ([`Monitor::relabel`]), then set the gauges, feed the triggers and
 //! keep the report. [`MonitorThread`] runs a follower on a thread of its own beside a
@@ -27,10 +27,10 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::gauges::MonitorGauges;
-use super::quality::Labels;
+use super::quality::LabelsFile;
 use super::{Monitor, MonitorReport, WindowReport};
 use crate::trigger::{Fired, TriggerEngine};
 use crate::{Error, Result};
@@ -84,7 +84,7 @@ pub struct Poll {
 pub struct Follower {
     monitor: Monitor,
     config: FollowConfig,
-    labels_seen: Option<(u64, Option<SystemTime>)>,
+    labels: Option<LabelsFile>,
     report: MonitorReport,
 }
 
@@ -93,9 +93,9 @@ impl Follower {
     pub fn new(monitor: Monitor, config: FollowConfig) -> Follower {
         let report = MonitorReport::new(&monitor);
         Follower {
+            labels: config.labels.clone().map(LabelsFile::new),
             monitor,
             config,
-            labels_seen: None,
             report,
         }
     }
@@ -116,25 +116,19 @@ impl Follower {
         self.config.triggers.as_ref()
     }
 
-    /// Re-reads the labels file when its size or modification time changed; returns
-    /// whether it did.
+    /// Reads what is new in the labels file ([`LabelsFile::poll`]: only the appended
+    /// lines of a JSON-lines file); returns whether anything was read.
     pub fn reload_labels(&mut self) -> Result<bool> {
-        let Some(path) = &self.config.labels else {
+        let Some(file) = &mut self.labels else {
             return Ok(false);
         };
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        let stamp = (meta.len(), meta.modified().ok());
-        if self.labels_seen == Some(stamp) {
-            return Ok(false);
+        match file.poll()? {
+            Some(labels) => {
+                self.monitor.add_labels(&labels);
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        let labels = Labels::read(path)?;
-        self.monitor.add_labels(&labels);
-        self.labels_seen = Some(stamp);
-        Ok(true)
     }
 
     /// One step: labels, new log rows, late-label updates, gauges, triggers, report.

@@ -139,8 +139,22 @@ impl Labels {
         Ok(l)
     }
 
+    /// The label of one predicted row.
+    pub fn get(&self, request_id: &str, row: u32) -> Option<&str> {
+        self.by_key
+            .get(&(request_id.to_string(), Some(row)))
+            .or_else(|| self.by_key.get(&(request_id.to_string(), None)))
+            .map(String::as_str)
+    }
+
     fn read_json_lines(path: &Path) -> Result<Labels> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Ok(Labels::parse_json_lines(path, &bytes, 0)?.0)
+    }
+
+    /// Parses the complete lines of `bytes` (a torn last line is left out); `first_line`
+    /// numbers them in errors. Returns the labels and the bytes consumed.
+    fn parse_json_lines(path: &Path, bytes: &[u8], first_line: usize) -> Result<(Labels, usize)> {
         let complete = match bytes.iter().rposition(|&b| b == b'\n') {
             Some(i) => &bytes[..=i],
             None => &bytes[..0],
@@ -151,18 +165,90 @@ impl Labels {
                 continue;
             }
             let r: crate::label_log::LabelRecord = serde_json::from_slice(line)
-                .map_err(|e| Error::log(path, format!("line {}: {e}", i + 1)))?;
+                .map_err(|e| Error::log(path, format!("line {}: {e}", first_line + i + 1)))?;
             l.add(&r.request_id, r.row, &r.label);
         }
-        Ok(l)
+        Ok((l, complete.len()))
+    }
+}
+
+/// A labels file watched for changes: [`LabelsFile::poll`] returns the labels that
+/// appeared since the last call. A JSON-lines file that only grew (what `POST /labels`
+/// appends to) is read from where the last call stopped, so following a stream of
+/// labels costs what arrived, not the whole file each time; any other change (a new
+/// Parquet/CSV drop, a file replaced, truncated or renamed over) reads it whole.
+#[derive(Debug, Clone)]
+pub struct LabelsFile {
+    path: std::path::PathBuf,
+    /// (length, modification time, inode) when last read.
+    seen: Option<(u64, Option<std::time::SystemTime>, u64)>,
+    /// Bytes of complete lines consumed (JSON lines).
+    offset: u64,
+    /// Lines consumed (JSON lines), for error messages.
+    lines: usize,
+}
+
+impl LabelsFile {
+    /// Watches `path` (it need not exist yet).
+    pub fn new(path: impl Into<std::path::PathBuf>) -> LabelsFile {
+        LabelsFile {
+            path: path.into(),
+            seen: None,
+            offset: 0,
+            lines: 0,
+        }
     }
 
-    /// The label of one predicted row.
-    pub fn get(&self, request_id: &str, row: u32) -> Option<&str> {
-        self.by_key
-            .get(&(request_id.to_string(), Some(row)))
-            .or_else(|| self.by_key.get(&(request_id.to_string(), None)))
-            .map(String::as_str)
+    /// The watched path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The labels new since the last call (`None`: the file is missing or unchanged).
+    pub fn poll(&mut self) -> Result<Option<Labels>> {
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0u64;
+        let stamp = (meta.len(), meta.modified().ok(), inode);
+        if self.seen == Some(stamp) {
+            return Ok(None);
+        }
+        let json_lines = matches!(
+            self.path.extension().and_then(|e| e.to_str()),
+            Some("jsonl" | "ndjson")
+        );
+        let appended = json_lines
+            && cfg!(unix)
+            && self
+                .seen
+                .is_some_and(|(len, _, ino)| ino == inode && meta.len() >= len);
+        let labels = if json_lines {
+            if !appended {
+                self.offset = 0;
+                self.lines = 0;
+            }
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+            f.seek(SeekFrom::Start(self.offset))
+                .map_err(|e| Error::io(&self.path, e))?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)
+                .map_err(|e| Error::io(&self.path, e))?;
+            let (labels, used) = Labels::parse_json_lines(&self.path, &bytes, self.lines)?;
+            self.offset += used as u64;
+            self.lines += bytes[..used].iter().filter(|&&b| b == b'\n').count();
+            labels
+        } else {
+            Labels::read(&self.path)?
+        };
+        self.seen = Some(stamp);
+        Ok(Some(labels))
     }
 }
 

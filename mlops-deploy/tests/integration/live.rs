@@ -613,3 +613,47 @@ fn late_labels_update_reported_windows_within_the_horizon() {
     none.add_labels(&late);
     assert!(none.relabel().unwrap().is_empty());
 }
+
+#[test]
+fn a_labels_file_is_followed_by_what_was_appended() {
+    use mlops_deploy::monitor::quality::LabelsFile;
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labels.jsonl");
+    let mut f = LabelsFile::new(&path);
+    assert!(f.poll().unwrap().is_none(), "no file yet: no labels");
+    let line =
+        |id: &str, label: &str| format!("{{\"request_id\": \"{id}\", \"label\": \"{label}\"}}\n");
+    std::fs::write(&path, line("a", "x") + &line("b", "y")).unwrap();
+    assert_eq!(f.poll().unwrap().unwrap().len(), 2);
+    assert!(f.poll().unwrap().is_none(), "unchanged");
+    // appended: only the new lines; a torn line waits for its end
+    let mut w = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    w.write_all((line("c", "z") + "{\"request_id\": \"d\", ").as_bytes())
+        .unwrap();
+    let new = f.poll().unwrap().unwrap();
+    assert_eq!((new.len(), new.get("c", 0)), (1, Some("z")));
+    w.write_all(b"\"label\": \"w\"}\n").unwrap();
+    let new = f.poll().unwrap().unwrap();
+    assert_eq!((new.len(), new.get("d", 0)), (1, Some("w")));
+    // a bad line is named by its number in the file
+    w.write_all(b"{\"label\": 1}\n").unwrap();
+    let e = f.poll().unwrap_err().to_string();
+    assert!(e.contains("line 5"), "{e}");
+    // replaced by another file (renamed over): read whole
+    let tmp = dir.path().join("next.tmp");
+    std::fs::write(&tmp, line("e", "v")).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let all = f.poll().unwrap().unwrap();
+    assert_eq!((all.len(), all.get("e", 0)), (1, Some("v")));
+    // a CSV drop is read whole when it changes
+    let csv = dir.path().join("labels.csv");
+    std::fs::write(&csv, "request_id,label\nq1,pos\n").unwrap();
+    let mut c = LabelsFile::new(&csv);
+    assert_eq!(c.poll().unwrap().unwrap().len(), 1);
+    std::fs::write(&csv, "request_id,label\nq1,pos\nq2,neg\n").unwrap();
+    assert_eq!(c.poll().unwrap().unwrap().len(), 2);
+}

@@ -11,9 +11,10 @@ use std::time::Duration;
 use clap::Subcommand;
 use mlops_core::{ModelUri, Registry, registry_from_env, registry_from_uri};
 use mlops_deploy::monitor::gauges::MonitorGauges;
+use mlops_deploy::monitor::quality::LabelsFile;
 use mlops_deploy::retrain::{CommandStep, PromoteNow, RetrainLoop, recent_labelled};
 use mlops_deploy::{
-    Labels, Monitor, MonitorConfig, MonitorReport, Reference, ReferenceOptions, TriggerEngine,
+    Monitor, MonitorConfig, MonitorReport, Reference, ReferenceOptions, TriggerEngine,
     TriggerPolicy, WindowReport, WindowSpec,
 };
 
@@ -228,14 +229,19 @@ fn monitor(a: MonitorArgs) -> CmdResult {
     };
     let mut engine = TriggerEngine::new(policies)?;
     let mut monitor = Monitor::new(reference, config)?;
-    let mut labels_mtime = None;
+    if let Some(p) = &a.labels
+        && !a.follow
+        && !p.exists()
+    {
+        return Err(format!("labels file {} not found", p.display()).into());
+    }
+    // only what is new in the file is read at each poll (appended JSON lines)
+    let mut labels_file = a.labels.clone().map(LabelsFile::new);
     let mut reload_labels = |monitor: &mut Monitor| -> CmdResult {
-        if let Some(p) = &a.labels {
-            let m = std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            if m != labels_mtime {
-                monitor.add_labels(&Labels::read(p)?);
-                labels_mtime = m;
-            }
+        if let Some(f) = &mut labels_file
+            && let Some(new) = f.poll()?
+        {
+            monitor.add_labels(&new);
         }
         Ok(ExitCode::SUCCESS)
     };
