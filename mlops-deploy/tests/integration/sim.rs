@@ -76,3 +76,35 @@ fn results_do_not_depend_on_threads() {
         simulate(&three, &s).expect("sim")
     );
 }
+
+#[test]
+fn the_alpha_split_contrast_keeps_alpha_and_adds_final_look_rollbacks() {
+    let c = SimConfig {
+        final_alpha: Some(0.01),
+        ..config()
+    };
+    let aa = simulate(&c, &Scenario::relative("A/A", 0.05, 1.0)).expect("sim");
+    let split = aa.split.expect("simulated");
+    assert!((split.judge_alpha - 0.04).abs() < 1e-12 && (split.final_alpha - 0.01).abs() < 1e-12);
+    assert!(split.rollback.value <= 0.05, "{:?}", split.rollback);
+    // Final-look rollbacks all happen at the horizon and add to the judge's own.
+    let w10 = simulate(&c, &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
+    let s = w10.split.expect("simulated");
+    assert!(
+        s.rollback.value > w10.rollback.value - 0.05,
+        "{s:?} vs {:?}",
+        w10.rollback
+    );
+    assert!(s.rollback_time.unwrap().count > 0);
+    // The judge's own figures do not depend on the contrast.
+    let plain = simulate(&config(), &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
+    assert_eq!(plain.rollback, w10.rollback);
+    assert_eq!(plain.split, None);
+    for bad in [0.0, 0.05, 0.2] {
+        let c = SimConfig {
+            final_alpha: Some(bad),
+            ..config()
+        };
+        assert!(simulate(&c, &Scenario::relative("A/A", 0.05, 1.0)).is_err());
+    }
+}
