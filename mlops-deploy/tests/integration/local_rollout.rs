@@ -409,6 +409,78 @@ fn outcomes_are_counted_per_arm_by_request_id_or_variant_and_bad_reports_are_4xx
             .record_outcomes(&[OutcomeReport::for_request("nope", "click", 1.0)])
             .is_err()
     );
+    // What a LocalSource makes of it: the reports, and the server's own counters.
+    use mlops_deploy::controller::ArmSource;
+    let v = |n: &str| VersionSpec {
+        model: "wine".into(),
+        version: n.into(),
+        storage_uri: String::new(),
+    };
+    let mut source = LocalSource::new(&server, MetricSpec::proportion("click"));
+    let pair = source.counts(&v("1"), &v("2")).unwrap();
+    assert_eq!(
+        pair.control,
+        mlops_deploy::Arm::proportion(200 - canary_n, 0)
+    );
+    assert_eq!(
+        pair.canary,
+        mlops_deploy::Arm::proportion(canary_n, canary_n)
+    );
+    let stats = server.stats();
+    let stable = stats.iter().find(|s| s.variant == "stable").unwrap();
+    for (metric, want) in [
+        (
+            MetricSpec::proportion("error_rate").lower_is_better(),
+            mlops_deploy::Arm::proportion(stable.requests, 0),
+        ),
+        (
+            MetricSpec::proportion("latency_over_2500ms").lower_is_better(),
+            mlops_deploy::Arm::proportion(stable.requests, 0),
+        ),
+        (
+            MetricSpec::mean("latency_seconds").lower_is_better(),
+            mlops_deploy::Arm::mean(
+                stable.requests,
+                stable.latency_sum_s,
+                stable.latency_sq_sum_s2,
+            ),
+        ),
+        (
+            MetricSpec::mean("revenue"),
+            mlops_deploy::Arm::mean(2, 4.0, 8.5),
+        ),
+    ] {
+        let pair = source.metric_counts(&metric, &v("1"), &v("2")).unwrap();
+        assert_eq!(pair.control, want, "{}", metric.name);
+    }
+    assert_eq!(
+        stable.latency_buckets.iter().sum::<u64>(),
+        stable.requests,
+        "every request in one latency bucket"
+    );
+    // A bound that is not a bucket, or a kind the server does not measure, is refused.
+    for bad in [
+        MetricSpec::proportion("latency_over_300ms"),
+        MetricSpec::mean("error_rate"),
+    ] {
+        assert!(
+            source.metric_counts(&bad, &v("1"), &v("2")).is_err(),
+            "{}",
+            bad.name
+        );
+    }
+    // Apps that report only clicks count against the answered requests.
+    let mut answered = LocalSource::new(&server, MetricSpec::proportion("click"))
+        .denominator(mlops_deploy::controller::OutcomeDenominator::Answered);
+    let pair = answered.counts(&v("1"), &v("2")).unwrap();
+    assert_eq!(
+        pair.canary.n(),
+        stats
+            .iter()
+            .find(|s| s.variant == "canary")
+            .unwrap()
+            .requests
+    );
     server.shutdown().unwrap();
 }
 
