@@ -17,7 +17,7 @@
 //! whose value is the [`AliasMove`] as JSON (about 250 bytes). The intent is written
 //! first and the same tag is overwritten with the confirmed move (`registry/alias.rs`).
 //! The server's `Date` answer to the alias call is recorded with the move
-//! ([`AliasMove::server_time_ms`]); a mover whose clock is more than 2 s off the server's
+//! ([`AliasMove::server_time_ms`]); a mover whose clock is more than 30 s off the server's
 //! is ordered by the server's ([`AliasMove::effective_ms`]). Why tags: they are the only per-model
 //! key-value storage MLflow's API offers, every MLflow client can read them, they move
 //! with the model on rename and go with it on delete, and one tag per move means a move
