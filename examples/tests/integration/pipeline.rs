@@ -126,3 +126,20 @@ fn the_ci_workflow_is_yaml_and_names_what_exists() {
         );
     }
 }
+
+#[test]
+fn the_readmes_custom_pipeline_is_the_file_after_its_docs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.parent().unwrap().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Your own pipeline").unwrap()..];
+    let start = section.find("```rust\n").unwrap() + "```rust\n".len();
+    let shown = &section[start..start + section[start..].find("```").unwrap()];
+    let file = std::fs::read_to_string(root.join("examples/custom_pipeline.rs")).unwrap();
+    // The file without its leading `//!` docs.
+    let code: String = file
+        .lines()
+        .skip_while(|l| l.starts_with("//!") || l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(shown, code, "README's copy of custom_pipeline.rs is stale");
+}
