@@ -11,8 +11,12 @@
 //! ```no_run
 //! # use mlops_deploy::monitor::follow::{Follower, FollowConfig, MonitorThread};
 //! # use mlops_deploy::monitor::gauges::MonitorGauges;
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let (server, monitor): (mlops_deploy::ServerHandle, mlops_deploy::Monitor) = todo!();
+//! // `server`: a running `ModelServer` logging to `log/`; `monitor`: a `Monitor` built
+//! // from the model's training profile (`Reference::from_registry`).
+//! fn watch(
+//!     server: &mlops_deploy::ServerHandle,
+//!     monitor: mlops_deploy::Monitor,
+//! ) -> Result<(), Box<dyn std::error::Error>> {
 //! let gauges = MonitorGauges::new();
 //! server.register_metrics(|r| gauges.register(r));
 //! let mut config = FollowConfig::new("log");
@@ -21,7 +25,9 @@
 //! let thread = MonitorThread::start(Follower::new(monitor, config))?;
 //! // ... traffic; scrape /metrics ...
 //! let report = thread.stop()?; // one last poll, then the whole report
-//! # Ok(()) }
+//! # let _ = report;
+//! Ok(())
+//! }
 //! ```
 
 use std::path::PathBuf;

@@ -392,6 +392,25 @@ fn scaler(_ctx: &ParsingContext<'_>, node: &NodeProto) -> Built {
     built(Scaler { offset, scale })
 }
 
+/// Shape rules of an op mapping one numeric tensor to an `f32` tensor of the same shape
+/// (Scaler, Normalizer).
+fn elementwise_f32_rules<'r, 'p: 'r>(
+    s: &mut Solver<'r>,
+    inputs: &'p [TensorProxy],
+    outputs: &'p [TensorProxy],
+) -> InferenceResult {
+    check_input_arity(inputs, 1)?;
+    check_output_arity(outputs, 1)?;
+    s.equals(&outputs[0].datum_type, DatumType::F32)?;
+    s.equals(&inputs[0].shape, &outputs[0].shape)?;
+    Ok(())
+}
+
+/// Output facts of such an op: `f32` of the input's shape.
+fn elementwise_f32_facts(inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+    Ok(tvec!(DatumType::F32.fact(inputs[0].shape.clone())))
+}
+
 impl Kernel for Scaler {
     fn name(&self) -> &'static str {
         "Scaler"
@@ -403,15 +422,11 @@ impl Kernel for Scaler {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&outputs[0].datum_type, DatumType::F32)?;
-        s.equals(&inputs[0].shape, &outputs[0].shape)?;
-        Ok(())
+        elementwise_f32_rules(s, inputs, outputs)
     }
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(DatumType::F32.fact(inputs[0].shape.clone())))
+        elementwise_f32_facts(inputs)
     }
 
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
@@ -484,15 +499,11 @@ impl Kernel for Normalizer {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&outputs[0].datum_type, DatumType::F32)?;
-        s.equals(&inputs[0].shape, &outputs[0].shape)?;
-        Ok(())
+        elementwise_f32_rules(s, inputs, outputs)
     }
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(DatumType::F32.fact(inputs[0].shape.clone())))
+        elementwise_f32_facts(inputs)
     }
 
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
