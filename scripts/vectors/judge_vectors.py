@@ -15,10 +15,16 @@ The judge is re-implemented here from its definition with SciPy's special functi
         ln L- = ln 2 + log_ndtr(-d tau / (s sqrt(s2+tau^2))) + ln L;  above: d -> -d.
   - Confidence-sequence radius: u* s, with u* the root of
         ln L+(u s) = ln(1/alpha) (scipy.optimize.brentq, xtol 1e-15).
-  - Judge: rollback when ln L-(d, pooled s2) >= ln(1/alpha); promote when
-        ln L+(d + margin, unpooled s2) >= ln(1/alpha); rollback wins ties; no decision
-        before min_samples per arm, nor while a variance is zero; no_decision once
-        control_n + canary_n >= horizon. Always-valid p = min(1, exp(-max ln L so far)).
+  - Judge: with a horizon and horizon_alpha a > 0, the harm test runs sequentially at
+        alpha - a and takes one pooled z-test at a at the look that reaches the horizon;
+        without them it runs at alpha. Rollback when ln L-(d, pooled s2) >=
+        ln(1/(alpha - a)), or at the horizon when Phi(d / sqrt(pooled s2)) <= a; promote
+        when ln L+(d + margin, unpooled s2) >= ln(1/alpha); rollback wins ties (the
+        sequential harm test, then the horizon test, then promotion); no decision before
+        min_samples per arm, nor while a variance is zero; no_decision once
+        control_n + canary_n >= horizon. p-values: promotion min(1, exp(-max ln L+ so
+        far)); harm min(1, exp(-max ln L- so far) * alpha / (alpha - a)), and at the
+        horizon also min'd with Phi(z) * alpha / a.
 Streams are drawn with numpy (seeded) and judged here; the Rust tests judge the same
 counts and must agree on decision, look and every number (1e-9 relative).
 """
@@ -95,11 +101,16 @@ def judge_stream(cfg, looks):
     """looks: list of (look, control, canary). Returns the decision dict."""
     kind, sign = cfg["kind"], (1 if cfg["higher_is_better"] else -1)
     alpha, tau, margin = cfg["alpha"], cfg["tau"], cfg["margin"]
-    thr = math.log(1 / alpha)
+    a = cfg["horizon_alpha"] if cfg["horizon"] is not None else 0.0
+    seq_alpha = alpha - a
+    thr_h = math.log(1 / seq_alpha)
+    thr_p = math.log(1 / alpha)
     max_h = max_p = -math.inf
     for look, control, canary in looks:
         nb, nc = control[0], canary[0]
+        at_horizon = cfg["horizon"] is not None and nb + nc >= cfg["horizon"]
         harm = prom = False
+        p_z = None
         if min(nb, nc) >= cfg["min_samples"]:
             ev = evidence(kind, sign, control, canary)
             if ev is not None:
@@ -107,20 +118,26 @@ def judge_stream(cfg, looks):
                 if s2p > 0:
                     lh = ln_below(d, s2p, tau)
                     max_h = max(max_h, lh)
-                    harm = lh >= thr
+                    harm = lh >= thr_h
+                    if at_horizon and a > 0:
+                        p_z = float(special.ndtr(d / math.sqrt(s2p)))
                 if s2u > 0:
                     lp = ln_above(d + margin, s2u, tau)
                     max_p = max(max_p, lp)
-                    prom = lp >= thr
-        p_h = min(1.0, math.exp(-max_h))
+                    prom = lp >= thr_p
+        p_h = min(1.0, math.exp(-max_h) * alpha / seq_alpha)
+        if p_z is not None:
+            p_h = min(p_h, min(1.0, p_z * alpha / a))
         p_p = min(1.0, math.exp(-max_p))
         outcome = None
         if harm:
-            outcome, pv = "rollback", p_h
+            outcome, pv, boundary = "rollback", p_h, "harm"
+        elif p_z is not None and p_z <= a:
+            outcome, pv, boundary = "rollback", p_h, "horizon_harm"
         elif prom:
-            outcome, pv = "promote", p_p
-        elif cfg["horizon"] is not None and nb + nc >= cfg["horizon"]:
-            outcome, pv = "no_decision", p_h
+            outcome, pv, boundary = "promote", p_p, "non_inferiority" if margin > 0 else "superiority"
+        elif at_horizon:
+            outcome, pv, boundary = "no_decision", p_h, "horizon"
         if outcome is not None:
             break
     if outcome is None:
@@ -134,6 +151,7 @@ def judge_stream(cfg, looks):
     mb, mc = arm_stats(kind, control)[1], arm_stats(kind, canary)[1]
     return {
         "decision": outcome,
+        "boundary": boundary,
         "look": look,
         "control_n": nb,
         "canary_n": nc,
@@ -191,8 +209,8 @@ def main():
 
     # 3. Whole streams judged by the reference.
     rng = np.random.default_rng(20261201)
-    base = {"alpha": 0.05, "tau": 0.006, "margin": 0.0025, "min_samples": 100, "horizon": 200000,
-            "kind": "proportion", "higher_is_better": True}
+    base = {"alpha": 0.05, "tau": 0.008, "margin": 0.0025, "min_samples": 100, "horizon": 200000,
+            "horizon_alpha": 0.01, "kind": "proportion", "higher_is_better": True}
     specs = []
     for name, pc in [("aa", 0.05), ("worse20", 0.04), ("worse10", 0.045), ("better10", 0.055), ("better5", 0.0525)]:
         for k in range(4):
@@ -206,8 +224,15 @@ def main():
     means = []
     for name, mc in [("latency_worse", 1.15), ("latency_same", 1.0), ("latency_better", 0.9)]:
         means.append((name, dict(base, kind="mean", higher_is_better=False, tau=0.1, margin=0.02), 1.0, mc, 150, 200, 0.25))
+    # Added after the first set so its streams keep their draws: small harms that the
+    # horizon test decides, and the purely sequential test (horizon_alpha 0).
+    later = []
+    for k in range(6):
+        later.append((f"worse7_{k}", dict(base), 0.05, 0.0465, 200, 1000, 0.1))
+    for k in range(2):
+        later.append((f"worse7_sequential_{k}", dict(base, horizon_alpha=0.0), 0.05, 0.0465, 200, 1000, 0.1))
     streams = []
-    for name, cfg, p0, p1, looks, per, share in specs + means:
+    for name, cfg, p0, p1, looks, per, share in specs + means + later:
         data = draw_stream(rng, cfg["kind"], p0, p1, looks, per, share)
         expected = judge_stream(cfg, data)
         # The JSON keeps the looks up to the decision (the judge stops there); the CLI

@@ -587,7 +587,7 @@ fn summary_html(model: &str, rollouts: &[&Rollout]) -> String {
                     let (k, c) = pick(l);
                     let p = c as f64 / k as f64;
                     let s2 = (p * (1.0 - p)).max(1e-6) / k as f64;
-                    let h = half_normal_cs_radius(s2, 0.006, 0.025);
+                    let h = half_normal_cs_radius(s2, JudgeConfig::default().tau, 0.025);
                     (l.requests as f64, p, (p - h).max(0.0), p + h)
                 })
                 .collect()

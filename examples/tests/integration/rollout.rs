@@ -43,7 +43,8 @@ fn registry(root: &Path) -> LocalRegistry {
     reg
 }
 
-/// The reference stream `better10_1` (promoted at look 26), with a zero row first.
+/// A reference stream of `judge_looks.csv` (`better10_1` is promoted), with a zero row
+/// first.
 fn replay(dir: &Path, stream: &str) -> String {
     let looks = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -61,6 +62,20 @@ fn replay(dir: &Path, stream: &str) -> String {
     let p = dir.join(format!("{stream}.csv"));
     std::fs::write(&p, out).unwrap();
     p.to_str().unwrap().to_string()
+}
+
+/// The look at which the reference judge decided `stream`.
+fn reference_look(stream: &str) -> u64 {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/judge_looks.expected.jsonl"
+    ))
+    .unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["stream"] == stream)
+        .and_then(|v| v["look"].as_u64())
+        .unwrap()
 }
 
 #[test]
@@ -154,7 +169,8 @@ fn a_controller_killed_at_random_points_resumes_and_promotes_exactly_once() {
     if let Some(m) = to_canary.first() {
         assert_eq!(m.from_version, Some(1));
         assert!(
-            m.reason.contains("at look 26"),
+            m.reason
+                .contains(&format!("at look {}", reference_look("better10_1"))),
             "the same decision as the reference: {}",
             m.reason
         );

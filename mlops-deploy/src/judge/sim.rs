@@ -17,7 +17,7 @@ use rand_pcg::Pcg64Mcg;
 use rand_pcg::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::{Arm, ArmPair, Judge, JudgeConfig, Outcome, Verdict, stats};
+use super::{Arm, ArmPair, Boundary, Judge, JudgeConfig, Outcome, Verdict, stats};
 use crate::error::{Error, Result};
 
 /// A true state of the world: the control's and the canary's rates.
@@ -60,12 +60,6 @@ pub struct SimConfig {
     pub seed: u64,
     /// Worker threads (results do not depend on it).
     pub threads: usize,
-    /// Also simulate an α-split design on the same paths, as a contrast (not what the
-    /// judge does): the judge at level `α − final_alpha`, and for rollouts still
-    /// undecided at the horizon one pooled one-sided z-test at `final_alpha` that rolls
-    /// back. Its error rate is at most α by the union bound.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_alpha: Option<f64>,
 }
 
 impl Default for SimConfig {
@@ -80,7 +74,6 @@ impl Default for SimConfig {
             reps: 2_000,
             seed: 20_240_601,
             threads: 1,
-            final_alpha: None,
         }
     }
 }
@@ -120,6 +113,9 @@ pub struct ScenarioResult {
     pub reps: u64,
     /// Share rolled back by the judge (SE √(p(1−p)/R)).
     pub rollback: Estimate,
+    /// Share of all rollouts rolled back by the judge's horizon z-test (part of
+    /// `rollback`).
+    pub horizon_rollback: Estimate,
     /// Share promoted by the judge.
     pub promote: Estimate,
     /// Share undecided at the horizon.
@@ -134,36 +130,16 @@ pub struct ScenarioResult {
     pub naive_z_time: Option<Times>,
     /// Share one pooled z-test at the horizon rolls back (it always uses the horizon).
     pub fixed_horizon_rollback: Estimate,
-    /// The α-split design ([`SimConfig::final_alpha`]), when simulated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub split: Option<SplitResult>,
-}
-
-/// What the α-split design ([`SimConfig::final_alpha`]) did on the same paths.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SplitResult {
-    /// Level of its sequential judge (`α − final_alpha`).
-    pub judge_alpha: f64,
-    /// Level of its final z-test.
-    pub final_alpha: f64,
-    /// Share rolled back (by the judge or at the final look).
-    pub rollback: Estimate,
-    /// Share promoted.
-    pub promote: Estimate,
-    /// Requests to a rollback (the horizon for final-look rollbacks).
-    pub rollback_time: Option<Times>,
-    /// Requests to a promotion.
-    pub promote_time: Option<Times>,
 }
 
 /// The fate of one simulated rollout.
 #[derive(Clone, Copy, Debug)]
 struct Path {
     judge: Outcome,
+    boundary: Option<Boundary>,
     judge_at: u64,
     naive_at: Option<u64>,
     fixed_rollback: bool,
-    split: Option<(Outcome, u64)>,
 }
 
 fn rate(hits: u64, reps: u64) -> Estimate {
@@ -272,34 +248,15 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
         .map_err(|e| bad("control_rate", e.to_string()))?;
     let z_crit = stats::normal_upper_quantile(judge_config.alpha);
     let sign = judge_config.metric.sign();
-    let split_config = match config.final_alpha {
-        None => None,
-        Some(fa) if fa > 0.0 && fa < judge_config.alpha => {
-            let mut c = judge_config.clone();
-            c.alpha -= fa;
-            Judge::new(c.clone())?;
-            Some((c, stats::normal_upper_quantile(fa)))
-        }
-        Some(fa) => {
-            return Err(bad(
-                "final_alpha",
-                format!("must be in (0, alpha = {}), got {fa}", judge_config.alpha),
-            ));
-        }
-    };
 
     let run = |rep: u64| -> Result<Path> {
         let mut rng = Pcg64Mcg::seed_from_u64(rep_seed(config.seed, rep));
         let mut judge = Judge::new(judge_config.clone())?;
         let (mut xc, mut xb) = (0u64, 0u64);
         let mut decided: Option<(Outcome, u64)> = None;
+        let mut boundary = None;
         let mut naive_at = None;
         let mut fixed_rollback = false;
-        let mut split_judge = split_config
-            .as_ref()
-            .map(|(c, _)| Judge::new(c.clone()))
-            .transpose()?;
-        let mut split: Option<(Outcome, u64)> = None;
         for look in 1..=config.looks {
             xc += canary_draw.sample(&mut rng);
             xb += control_draw.sample(&mut rng);
@@ -316,27 +273,11 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
             if look == config.looks {
                 fixed_rollback = z <= -z_crit;
             }
-            if let (Some(j), None) = (split_judge.as_mut(), split) {
-                let pair = ArmPair::new(Arm::proportion(nb, xb), Arm::proportion(nc, xc));
-                // The horizon's `no_decision` is left to the final look below.
-                if let Verdict::Decided(d) = j.observe(look, pair, &[])?
-                    && d.outcome != Outcome::NoDecision
-                {
-                    split = Some((d.outcome, look * config.look_every));
-                }
-            }
-            if let (Some((_, z_final)), None, true) = (&split_config, split, look == config.looks) {
-                let at = look * config.look_every;
-                split = Some(if z <= -z_final {
-                    (Outcome::Rollback, at)
-                } else {
-                    (Outcome::NoDecision, at)
-                });
-            }
             if decided.is_none() {
                 let pair = ArmPair::new(Arm::proportion(nb, xb), Arm::proportion(nc, xc));
                 if let Verdict::Decided(d) = judge.observe(look, pair, &[])? {
                     decided = Some((d.outcome, look * config.look_every));
+                    boundary = Some(d.boundary);
                 }
             }
         }
@@ -344,10 +285,10 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
             decided.unwrap_or((Outcome::NoDecision, config.looks * config.look_every));
         Ok(Path {
             judge: judge_outcome,
+            boundary,
             judge_at,
             naive_at,
             fixed_rollback,
-            split,
         })
     };
 
@@ -387,6 +328,13 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
         scenario: scenario.clone(),
         reps,
         rollback: rate(count(Outcome::Rollback), reps),
+        horizon_rollback: rate(
+            paths
+                .iter()
+                .filter(|p| p.boundary == Some(Boundary::HorizonHarm))
+                .count() as u64,
+            reps,
+        ),
         promote: rate(count(Outcome::Promote), reps),
         no_decision: rate(count(Outcome::NoDecision), reps),
         rollback_time: times(at(Outcome::Rollback), config.seed),
@@ -403,23 +351,5 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
             paths.iter().filter(|p| p.fixed_rollback).count() as u64,
             reps,
         ),
-        split: split_config.as_ref().map(|(c, _)| {
-            let of = |o: Outcome| {
-                paths
-                    .iter()
-                    .filter_map(|p| p.split)
-                    .filter(|(x, _)| *x == o)
-                    .map(|(_, t)| t)
-                    .collect::<Vec<_>>()
-            };
-            SplitResult {
-                judge_alpha: c.alpha,
-                final_alpha: judge_config.alpha - c.alpha,
-                rollback: rate(of(Outcome::Rollback).len() as u64, reps),
-                promote: rate(of(Outcome::Promote).len() as u64, reps),
-                rollback_time: times(of(Outcome::Rollback), config.seed),
-                promote_time: times(of(Outcome::Promote), config.seed),
-            }
-        }),
     })
 }

@@ -11,7 +11,10 @@
 //! normal mixture restricted to the harmful (resp. better) side: `Λ ≥ 1/α` with the
 //! estimate on that side implies the half-normal statistic crosses too (its factor
 //! `2Φ(·)` is ≥ 1 there), so the exported test is valid and slightly more conservative
-//! than the in-process judge (about half its spare α; see canary.md §3.3).
+//! than the in-process judge (about half its spare α; see canary.md §3.3). It also runs
+//! the harm test at the full `α` with no horizon z-test (`JudgeConfig::horizon_alpha`):
+//! an Argo metric is re-measured every interval and cannot take a test exactly once, so
+//! keeping a share of `α` for one would not be valid there.
 //!
 //! A golden-request metric of a blue-green analysis becomes a `job` metric running
 //! `mlops golden` (the same check the local controller makes, with the metric's

@@ -219,7 +219,10 @@ fn a_better_canary_is_promoted_with_the_decisions_numbers_as_the_reason() {
     let last = history.last().unwrap();
     assert_eq!((last.from_version, last.to_version), (Some(1), Some(2)));
     assert!(
-        last.reason.contains("promote (NonInferiority) at look 26"),
+        last.reason.contains(&format!(
+            "promote (NonInferiority) at look {}",
+            want["look"]
+        )),
         "{}",
         last.reason
     );

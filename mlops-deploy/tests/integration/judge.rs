@@ -122,6 +122,7 @@ fn config_of(c: &Value) -> JudgeConfig {
         margin: f(c, "margin"),
         min_samples: c["min_samples"].as_u64().expect("min"),
         horizon: c["horizon"].as_u64(),
+        horizon_alpha: f(c, "horizon_alpha"),
         ..JudgeConfig::default()
     }
 }
@@ -153,6 +154,11 @@ fn whole_streams_decide_like_the_reference() {
         );
         assert_eq!(d.look, want["look"].as_u64().expect("look"), "{name}");
         assert_eq!(
+            serde_json::to_value(d.boundary).expect("boundary"),
+            want["boundary"],
+            "{name}"
+        );
+        assert_eq!(
             d.control_n,
             want["control_n"].as_u64().expect("n"),
             "{name}"
@@ -164,10 +170,10 @@ fn whole_streams_decide_like_the_reference() {
         close(d.p_promote, f(want, "p_promote"), 1e-9, name);
         close(d.ci[0], want["ci"][0].as_f64().expect("lo"), 1e-9, name);
         close(d.ci[1], want["ci"][1].as_f64().expect("hi"), 1e-9, name);
-        *outcomes.entry(d.outcome.as_str()).or_insert(0) += 1;
+        *outcomes.entry(format!("{:?}", d.boundary)).or_insert(0) += 1;
     }
-    // The vectors exercise every outcome.
-    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    // The vectors exercise every boundary of the primary metric.
+    assert_eq!(outcomes.len(), 4, "{outcomes:?}");
 }
 
 fn p(n: u64, x: u64) -> Arm {
@@ -301,10 +307,105 @@ fn bad_looks_are_typed_errors_that_name_the_problem() {
             margin: f64::NAN,
             ..JudgeConfig::default()
         },
+        JudgeConfig {
+            horizon_alpha: 0.05,
+            ..JudgeConfig::default()
+        },
+        JudgeConfig {
+            horizon_alpha: -0.001,
+            ..JudgeConfig::default()
+        },
     ] {
         let e = Judge::new(bad).expect_err("invalid config");
         assert!(e.to_string().starts_with("invalid configuration: "), "{e}");
     }
+    let e = Judge::new(JudgeConfig {
+        horizon_alpha: 0.2,
+        ..JudgeConfig::default()
+    })
+    .expect_err("horizon_alpha above alpha");
+    assert!(e.to_string().contains("horizon_alpha"), "{e}");
+}
+
+/// Counts at 2,000 requests whose pooled z-statistic is about -2.76: past the horizon
+/// test's boundary at 0.01 (z 2.33), far from the sequential boundary at 0.04.
+fn z_minus_2_76() -> ArmPair {
+    ArmPair::new(p(1_800, 180), p(200, 8))
+}
+
+#[test]
+fn the_horizon_test_is_taken_once_at_the_horizon_and_spends_only_its_share() {
+    let pair = z_minus_2_76();
+    let cfg = JudgeConfig {
+        horizon: Some(2_000),
+        ..JudgeConfig::default()
+    };
+    let mut j = Judge::new(cfg.clone()).expect("config");
+    let Verdict::Decided(d) = j.observe(1, pair, &[]).expect("look") else {
+        panic!("the horizon should decide")
+    };
+    assert_eq!(
+        (d.outcome, d.boundary),
+        (Outcome::Rollback, Boundary::HorizonHarm)
+    );
+    // Pooled z = d / s; the reported p-value is the horizon test's, scaled to alpha.
+    let (pb, pc) = (0.1, 0.04);
+    let pool = 188.0 / 2_000.0;
+    let z = (pc - pb) / (pool * (1.0f64 - pool) * (1.0 / 1_800.0 + 1.0 / 200.0)).sqrt();
+    assert!(z < -2.7 && z > -2.8, "z {z}");
+    let p_z = stats::ln_norm_cdf(z).exp();
+    close(d.p_value, p_z * 0.05 / 0.01, 1e-12, "p");
+    assert!(d.p_value <= d.alpha);
+    close(
+        d.threshold,
+        stats::normal_upper_quantile(0.01),
+        1e-12,
+        "z boundary",
+    );
+
+    // Before the horizon the same counts decide nothing, and the sequential part's
+    // p-value is scaled by alpha / (alpha - horizon_alpha).
+    let mut j = Judge::new(JudgeConfig {
+        horizon: Some(4_000),
+        ..cfg.clone()
+    })
+    .expect("config");
+    let Verdict::Continue(pr) = j.observe(1, pair, &[]).expect("look") else {
+        panic!("nothing before the horizon")
+    };
+    assert!(pr.p_harm > 0.05, "{pr:?}");
+    let snap = j.snapshot().expect("snapshot");
+    close(snap.threshold, 1.0 / 0.04, 1e-12, "sequential boundary");
+
+    // With no share kept for the horizon, the horizon is a plain no decision.
+    let mut j = Judge::new(JudgeConfig {
+        horizon_alpha: 0.0,
+        ..cfg.clone()
+    })
+    .expect("config");
+    let Verdict::Decided(d) = j.observe(1, pair, &[]).expect("look") else {
+        panic!("the horizon should decide")
+    };
+    assert_eq!(
+        (d.outcome, d.boundary),
+        (Outcome::NoDecision, Boundary::Horizon)
+    );
+    assert!(d.p_value > 0.05);
+    close(d.threshold, 1.0 / 0.05, 1e-12, "full alpha");
+
+    // Without a horizon the sequential test keeps all of alpha.
+    let mut j = Judge::new(JudgeConfig {
+        horizon: None,
+        ..cfg
+    })
+    .expect("config");
+    j.observe(1, pair, &[]).expect("look");
+    close(
+        j.snapshot().expect("snapshot").threshold,
+        1.0 / 0.05,
+        1e-12,
+        "no horizon",
+    );
 }
 
 proptest! {

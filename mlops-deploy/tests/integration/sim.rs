@@ -3,6 +3,7 @@
 //! 200,000, α = 0.05). `scripts/sim-canary` prints the same figures with more rollouts
 //! and their Monte-Carlo standard errors.
 
+use mlops_deploy::judge::JudgeConfig;
 use mlops_deploy::judge::sim::{Scenario, SimConfig, simulate};
 
 fn config() -> SimConfig {
@@ -40,14 +41,16 @@ fn twenty_percent_worse_is_always_rolled_back_fast_and_never_promoted() {
     assert!(r.promote.value <= 0.001, "{}", r.promote);
 }
 
-/// The issue asks for power >= 0.75 here; the half-normal mSPRT with the pooled null
-/// variance reaches 0.737 (0.004) over 10,000 rollouts (`scripts/sim-canary`), the
-/// reference simulation 0.745 (0.002), and no mixture scale in 0.004-0.008 reaches 0.75.
-/// What this test holds is the measured figure within Monte-Carlo error.
+/// Power at 10% worse is the figure with the least room (about 0.76 against the issue's
+/// 0.75), so it is simulated with 10,000 rollouts (Monte-Carlo SE 0.004).
 #[test]
-fn ten_percent_worse_is_rolled_back_with_the_measured_power() {
-    let r = simulate(&config(), &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
-    assert!(r.rollback.value >= 0.70, "power {}", r.rollback);
+fn ten_percent_worse_is_rolled_back_with_power_of_at_least_three_quarters() {
+    let c = SimConfig {
+        reps: 10_000,
+        ..config()
+    };
+    let r = simulate(&c, &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
+    assert!(r.rollback.value >= 0.75, "power {}", r.rollback);
     assert!(r.promote.value <= 0.005, "wrong promotions {}", r.promote);
 }
 
@@ -78,31 +81,38 @@ fn results_do_not_depend_on_threads() {
 }
 
 #[test]
-fn the_alpha_split_contrast_keeps_alpha_and_adds_final_look_rollbacks() {
-    let c = SimConfig {
-        final_alpha: Some(0.01),
+fn the_horizon_test_keeps_alpha_and_only_adds_rollbacks_at_the_horizon() {
+    let pure = SimConfig {
+        judge: JudgeConfig {
+            horizon_alpha: 0.0,
+            ..JudgeConfig::default()
+        },
         ..config()
     };
-    let aa = simulate(&c, &Scenario::relative("A/A", 0.05, 1.0)).expect("sim");
-    let split = aa.split.expect("simulated");
-    assert!((split.judge_alpha - 0.04).abs() < 1e-12 && (split.final_alpha - 0.01).abs() < 1e-12);
-    assert!(split.rollback.value <= 0.05, "{:?}", split.rollback);
-    // Final-look rollbacks all happen at the horizon and add to the judge's own.
-    let w10 = simulate(&c, &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
-    let s = w10.split.expect("simulated");
+    let aa = simulate(&config(), &Scenario::relative("A/A", 0.05, 1.0)).expect("sim");
+    assert!(aa.rollback.value <= 0.05, "{:?}", aa.rollback);
+    let with = simulate(&config(), &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
+    let without = simulate(&pure, &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
+    assert_eq!(without.horizon_rollback.value, 0.0);
     assert!(
-        s.rollback.value > w10.rollback.value - 0.05,
-        "{s:?} vs {:?}",
-        w10.rollback
+        with.horizon_rollback.value > 0.02,
+        "{:?}",
+        with.horizon_rollback
     );
-    assert!(s.rollback_time.unwrap().count > 0);
-    // The judge's own figures do not depend on the contrast.
-    let plain = simulate(&config(), &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
-    assert_eq!(plain.rollback, w10.rollback);
-    assert_eq!(plain.split, None);
-    for bad in [0.0, 0.05, 0.2] {
+    // The sequential part runs at alpha - 0.005, so it decides a little later, but the
+    // horizon test more than makes up for it.
+    assert!(
+        with.rollback.value > without.rollback.value,
+        "{:?} vs {:?}",
+        with.rollback,
+        without.rollback
+    );
+    for bad in [-0.01, 0.05, 0.2] {
         let c = SimConfig {
-            final_alpha: Some(bad),
+            judge: JudgeConfig {
+                horizon_alpha: bad,
+                ..JudgeConfig::default()
+            },
             ..config()
         };
         assert!(simulate(&c, &Scenario::relative("A/A", 0.05, 1.0)).is_err());

@@ -56,7 +56,7 @@ pub struct JudgeArgs {
     #[arg(long, default_value_t = 0.0025)]
     margin: f64,
     /// Mixture scale: the smallest absolute difference worth detecting.
-    #[arg(long, default_value_t = 0.006)]
+    #[arg(long, default_value_t = 0.008)]
     tau: f64,
     /// No decision before each arm has this many samples.
     #[arg(long, default_value_t = 100)]
@@ -65,6 +65,10 @@ pub struct JudgeArgs {
     /// no_decision; 0 for no horizon.
     #[arg(long, default_value_t = 200_000)]
     horizon: u64,
+    /// Part of --alpha the harm test keeps for one z-test at the look that reaches the
+    /// horizon (0: purely sequential; unused without a horizon).
+    #[arg(long, default_value_t = 0.01)]
+    horizon_alpha: f64,
     /// Lower values are better (error rate, latency).
     #[arg(long)]
     lower_is_better: bool,
@@ -91,6 +95,7 @@ pub fn run(cmd: Cmd) -> CmdResult {
         margin: args.margin,
         min_samples: args.min_samples,
         horizon: (args.horizon > 0).then_some(args.horizon),
+        horizon_alpha: args.horizon_alpha,
         ..JudgeConfig::default()
     };
     config.validate()?;
