@@ -217,6 +217,21 @@ fn main() -> ExitCode {
         println!("{} {what}", if *pass { "PASS" } else { "FAIL" });
         ok &= pass;
     }
+    // Where a 20%-worse canary escaped: its path, replayable by rep and seed.
+    for m in &w20.not_rolled_back {
+        let c = &m.counts.canary;
+        println!(
+            "  -20% rollout {} ended {} at {} requests: canary {:.5} (n={}) against a true {:.4}, {:+.1} SD, control {:.5}",
+            m.rep,
+            m.outcome.as_str(),
+            m.counts.control.n() + c.n(),
+            c.estimate(),
+            c.n(),
+            w20.scenario.canary_rate,
+            m.canary_sd_above_truth,
+            m.counts.control.estimate()
+        );
+    }
     if ok {
         ExitCode::SUCCESS
     } else {

@@ -116,6 +116,10 @@ pub struct ScenarioResult {
     /// Share of all rollouts rolled back by the judge's horizon z-test (part of
     /// `rollback`).
     pub horizon_rollback: Estimate,
+    /// The first (by replication) few rollouts the judge did **not** roll back, with
+    /// their counts at the end: where a harmful canary escaped, how far its observed
+    /// rate was from its true one.
+    pub not_rolled_back: Vec<PathEnd>,
     /// Share promoted by the judge.
     pub promote: Estimate,
     /// Share undecided at the horizon.
@@ -132,6 +136,23 @@ pub struct ScenarioResult {
     pub fixed_horizon_rollback: Estimate,
 }
 
+/// How one simulated rollout ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PathEnd {
+    /// Its replication index (with the seed, it replays the path).
+    pub rep: u64,
+    /// The judge's outcome.
+    pub outcome: Outcome,
+    /// Cumulative counts of both arms at the decision (or the horizon).
+    pub counts: ArmPair,
+    /// How many standard deviations the canary's observed rate was above its true
+    /// rate: `(x/n − p) / sqrt(p(1−p)/n)`.
+    pub canary_sd_above_truth: f64,
+}
+
+/// How many rollouts [`ScenarioResult::not_rolled_back`] keeps.
+const KEEP_ENDS: usize = 10;
+
 /// The fate of one simulated rollout.
 #[derive(Clone, Copy, Debug)]
 struct Path {
@@ -140,6 +161,8 @@ struct Path {
     judge_at: u64,
     naive_at: Option<u64>,
     fixed_rollback: bool,
+    /// Cumulative (control, canary) counts at the judge's decision (or the horizon).
+    end: ArmPair,
 }
 
 fn rate(hits: u64, reps: u64) -> Estimate {
@@ -255,6 +278,7 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
         let (mut xc, mut xb) = (0u64, 0u64);
         let mut decided: Option<(Outcome, u64)> = None;
         let mut boundary = None;
+        let mut end = ArmPair::new(Arm::proportion(0, 0), Arm::proportion(0, 0));
         let mut naive_at = None;
         let mut fixed_rollback = false;
         for look in 1..=config.looks {
@@ -275,6 +299,7 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
             }
             if decided.is_none() {
                 let pair = ArmPair::new(Arm::proportion(nb, xb), Arm::proportion(nc, xc));
+                end = pair;
                 if let Verdict::Decided(d) = judge.observe(look, pair, &[])? {
                     decided = Some((d.outcome, look * config.look_every));
                     boundary = Some(d.boundary);
@@ -289,6 +314,7 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
             judge_at,
             naive_at,
             fixed_rollback,
+            end,
         })
     };
 
@@ -328,6 +354,25 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
         scenario: scenario.clone(),
         reps,
         rollback: rate(count(Outcome::Rollback), reps),
+        not_rolled_back: paths
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.judge != Outcome::Rollback)
+            .take(KEEP_ENDS)
+            .map(|(rep, p)| {
+                let (n, x) = match p.end.canary {
+                    Arm::Proportion { n, successes } => (n as f64, successes as f64),
+                    Arm::Mean { .. } => (0.0, 0.0),
+                };
+                let q = scenario.canary_rate;
+                PathEnd {
+                    rep: rep as u64,
+                    outcome: p.judge,
+                    counts: p.end,
+                    canary_sd_above_truth: (x / n - q) / (q * (1.0 - q) / n).sqrt(),
+                }
+            })
+            .collect(),
         horizon_rollback: rate(
             paths
                 .iter()

@@ -30,12 +30,21 @@ fn identical_canaries_are_rolled_back_at_most_alpha_while_a_peeking_z_test_is_no
     );
     // One z-test at the horizon holds its level (within 4 SE).
     assert!(r.fixed_horizon_rollback.value <= 0.05 + 4.0 * r.fixed_horizon_rollback.se);
+    // The rollouts kept as not rolled back are the first ones, with their end counts.
+    let ends = &r.not_rolled_back;
+    assert_eq!(ends.len(), 10);
+    assert!(ends.windows(2).all(|w| w[0].rep < w[1].rep));
+    for e in ends {
+        assert_ne!(e.outcome, mlops_deploy::Outcome::Rollback);
+        assert!(e.counts.canary.n() > 0 && e.canary_sd_above_truth.is_finite());
+    }
 }
 
 #[test]
 fn twenty_percent_worse_is_always_rolled_back_fast_and_never_promoted() {
     let r = simulate(&config(), &Scenario::relative("-20%", 0.05, 0.8)).expect("sim");
     assert_eq!(r.rollback.value, 1.0, "{r:?}");
+    assert!(r.not_rolled_back.is_empty(), "{:?}", r.not_rolled_back);
     let median = r.rollback_time.expect("times").median.value;
     assert!(median <= 40_000.0, "median {median}");
     assert!(r.promote.value <= 0.001, "{}", r.promote);
