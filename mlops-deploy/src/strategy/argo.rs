@@ -51,6 +51,48 @@ impl Default for ArmQueries {
     }
 }
 
+impl ArmQueries {
+    /// The query set of a guardrail named as [`crate::controller::LocalSource`] names
+    /// it, over the `serve` helper's metric families: `error_rate` (answers 5xx out of
+    /// requests, the [`Default`]) or `latency_over_<MS>ms` (requests slower than `MS`
+    /// ms out of requests, from `model_request_duration_seconds`; `MS` must be a bound
+    /// of [`crate::metrics::LATENCY_BUCKETS`], e.g. `latency_over_250ms`). So the same
+    /// `--guardrail` name works on the local server and through Prometheus.
+    pub fn for_guardrail(name: &str) -> Result<Self> {
+        if name == "error_rate" {
+            return Ok(Self::default());
+        }
+        let le = name
+            .strip_prefix("latency_over_")
+            .and_then(|r| r.strip_suffix("ms"))
+            .and_then(|ms| ms.parse::<f64>().ok())
+            .map(|ms| ms / 1000.0)
+            .and_then(|s| {
+                crate::metrics::LATENCY_BUCKETS
+                    .iter()
+                    .copied()
+                    .find(|b| (b - s).abs() < 1e-12)
+            })
+            .ok_or_else(|| Error::InvalidConfig {
+                field: format!("guardrail {name}"),
+                reason: format!(
+                    "through Prometheus a guardrail is error_rate or latency_over_<MS>ms with MS one of {:?}",
+                    crate::metrics::LATENCY_BUCKETS.map(|b| b * 1000.0)
+                ),
+            })?;
+        let sel = r#"model="{model}",version="{version}""#;
+        let count = format!("sum(model_request_duration_seconds_count{{{sel}}})");
+        Ok(Self {
+            // `le` as the exposition writes it (Rust's shortest round-trip form, which
+            // Prometheus matches as a string label).
+            successes: format!(
+                "{count} - sum(model_request_duration_seconds_bucket{{{sel},le=\"{le:?}\"}})"
+            ),
+            total: count,
+        })
+    }
+}
+
 /// What the export needs to know about the deployment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArgoContext {

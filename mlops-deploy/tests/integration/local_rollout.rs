@@ -965,3 +965,140 @@ fn rollout_gauges_on_the_servers_metrics_pass_promtool() {
         r.metrics
     );
 }
+
+/// Guardrails read through a real Prometheus (Debian's) scraping this server's own
+/// `/metrics`, with the query sets `mlops rollout start --prometheus URL --guardrail
+/// NAME` builds (`ArmQueries::for_guardrail`): a canary 60 ms slower is rolled back by
+/// `latency_over_25ms`, while the error-rate primary (no errors on either arm) cannot
+/// decide.
+#[test]
+#[ignore = "needs Debian's prometheus (scripts/test installs it)"]
+fn a_slow_canary_is_rolled_back_by_a_latency_guardrail_read_through_a_real_prometheus() {
+    use mlops_deploy::controller::{ArmSource, PrometheusSource};
+    use mlops_deploy::strategy::argo::ArmQueries;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    let (reg, models) = registry(&root);
+    let want = wanted(&models);
+    let audit = AuditLog::open(mlops_core::tracking::sdk_state_dir(&root).join("audit.jsonl"));
+    let server = start(
+        ServerConfig {
+            workers: Some(4),
+            ..ServerConfig::default()
+        },
+        load(&reg, 1),
+    );
+    let url = server.url();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let (_prometheus, prom_port) = crate::prometheus::start_prometheus(dir.path(), port);
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    let latency = ArmQueries::for_guardrail("latency_over_25ms").unwrap();
+    assert!(ArmQueries::for_guardrail("latency_over_30ms").is_err());
+    assert_eq!(
+        ArmQueries::for_guardrail("error_rate").unwrap(),
+        ArmQueries::default()
+    );
+    let stop = AtomicBool::new(false);
+    let seen = Seen::default();
+    let state = std::thread::scope(|s| {
+        s.spawn(|| users(&url, 3, &stop, &seen, &want, None));
+        // Prometheus has scraped the stable arm before the rollout starts.
+        let mut source = PrometheusSource::new(prom.clone(), ArmQueries::default()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while source
+            .counts(&spec(1), &spec(2))
+            .map(|p| p.control.n())
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Prometheus has no data after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let reg_ref: &dyn Registry = &reg;
+        let mut deployer = LocalDeployer::with_loader(&server, move |v: &VersionSpec| {
+            let m = load(reg_ref, v.version.parse().unwrap());
+            if v.version == "2" {
+                let slow = Faulty::slow(m.model().clone(), Duration::from_millis(60));
+                return Ok(ServedModel::new("wine", "2", Arc::new(slow)));
+            }
+            Ok(m)
+        });
+        let judge = JudgeConfig {
+            metric: MetricSpec::proportion("error_rate").lower_is_better(),
+            tau: 0.05,
+            margin: 0.0,
+            min_samples: 100,
+            horizon: None,
+            guardrails: vec![Guardrail {
+                metric: MetricSpec::proportion("latency_over_25ms").lower_is_better(),
+                alpha: 0.05,
+                tau: 0.1,
+                min_samples: 50,
+            }],
+            ..JudgeConfig::default()
+        };
+        let rollout = RolloutSpec {
+            name: "wine-v2".into(),
+            stable: spec(1),
+            canary: spec(2),
+            alias: "champion".into(),
+            strategy: Strategy::Canary(Canary {
+                steps: vec![
+                    Step::SetWeight(50),
+                    Step::Judge {
+                        max_duration: Some(mlops_deploy::strategy::Duration(120)),
+                    },
+                ],
+                judge,
+                background_analysis: None,
+            }),
+            look_every_ms: 1_000,
+            prometheus: Some(prom.clone()),
+            guardrail_queries: vec![latency],
+        };
+        let mut c = Controller::open(
+            dir.path().join("rollout.json"),
+            Some(RolloutState::new(rollout).unwrap()),
+            &mut deployer,
+            &reg,
+            &audit,
+            &mut source,
+        )
+        .unwrap();
+        let end = c.run(&mlops_core::now_ms);
+        stop.store(true, Ordering::Relaxed);
+        end.unwrap();
+        c.state.clone()
+    });
+    assert_eq!(
+        state.phase,
+        RolloutPhase::RolledBack,
+        "{:?}",
+        state.decision
+    );
+    let d = state.decision.as_ref().unwrap();
+    assert_eq!(
+        (d.boundary, d.metric.as_str()),
+        (mlops_deploy::Boundary::Guardrail, "latency_over_25ms"),
+        "{d}"
+    );
+    // Nearly every canary request is over 25 ms, nearly no stable one.
+    assert!(d.canary_mean > 0.9 && d.control_mean < 0.2, "{d}");
+    assert_eq!(
+        reg.get_version_by_alias("wine", "champion")
+            .unwrap()
+            .version,
+        1
+    );
+    only_stable(&server.variants(), "1");
+    assert!(
+        seen.failures.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.failures
+    );
+    server.shutdown().unwrap();
+}

@@ -3,10 +3,11 @@
 //! (`model_requests_total{model,version,variant,code}`, text format 0.0.4), and the
 //! rollout metrics text checked by `promtool check metrics`.
 //!
-//! The scraped endpoint is a small exposition server in this test, not the model server
-//! itself (that server is another issue's work): what is tested is that Prometheus
-//! ingests the family and `PrometheusSource` turns its instant queries into the
-//! judge's per-arm counts.
+//! The scraped endpoint here is a small exposition server with counts the tests set
+//! (so the judge's input is known exactly): what is tested is that Prometheus ingests
+//! the family and `PrometheusSource` turns its instant queries into the judge's per-arm
+//! counts. `local_rollout.rs` has the same Prometheus scraping the model server itself,
+//! with the guardrail query sets of `ArmQueries::for_guardrail`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -67,7 +68,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Killed(std::process::Child);
+pub struct Killed(std::process::Child);
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -140,7 +141,7 @@ fn prometheus_source_reads_per_arm_counts_from_a_real_prometheus() {
     );
 }
 
-fn start_prometheus(dir: &std::path::Path, target: u16) -> (Killed, u16) {
+pub fn start_prometheus(dir: &std::path::Path, target: u16) -> (Killed, u16) {
     let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,

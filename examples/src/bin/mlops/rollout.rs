@@ -398,8 +398,9 @@ fn start(a: StartArgs) -> CmdResult {
                 .judge
                 .guardrails
                 .iter()
-                .map(|g| prometheus_queries(&g.metric.name))
-                .collect::<Result<Vec<_>, _>>()?,
+                .map(|g| ArmQueries::for_guardrail(&g.metric.name))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("--guardrail: {e}"))?,
             (Strategy::Canary(c), None) if a.serve.is_none() && !c.judge.guardrails.is_empty() => {
                 return Err(
                     "guardrails need --serve or --prometheus (a replay has no guardrail counts)"
@@ -558,36 +559,6 @@ fn add_guardrails(strategy: &mut Strategy, specs: &[String]) -> Result<(), Strin
         });
     }
     c.judge.validate().map_err(|e| e.to_string())
-}
-
-/// The Prometheus query set of a guardrail named as the local server names it.
-fn prometheus_queries(name: &str) -> Result<ArmQueries, String> {
-    if name == "error_rate" {
-        return Ok(ArmQueries::default());
-    }
-    let le = name
-        .strip_prefix("latency_over_")
-        .and_then(|r| r.strip_suffix("ms"))
-        .and_then(|ms| ms.parse::<f64>().ok())
-        .map(|ms| ms / 1000.0)
-        .filter(|s| {
-            mlops_deploy::metrics::LATENCY_BUCKETS
-                .iter()
-                .any(|b| (b - s).abs() < 1e-12)
-        })
-        .ok_or_else(|| {
-            format!(
-                "--guardrail {name}: with --prometheus, error_rate or latency_over_<MS>ms (a latency bucket bound)"
-            )
-        })?;
-    let sel = r#"model="{model}",version="{version}""#;
-    let count = format!("sum(model_request_duration_seconds_count{{{sel}}})");
-    Ok(ArmQueries {
-        total: count.clone(),
-        successes: format!(
-            "{count} - sum(model_request_duration_seconds_bucket{{{sel},le=\"{le:?}\"}})"
-        ),
-    })
 }
 
 /// Runs a rollout on a model server in this process (`--serve`).
