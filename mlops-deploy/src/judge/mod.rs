@@ -37,9 +37,9 @@
 //! horizon look, for a rollout still undecided. By the union bound the chance of ever
 //! rolling back a canary that is not worse stays at most `α`, however often it is
 //! watched up to the horizon; at 200,000 requests power at −10% rises to about 0.81
-//! while a canary 20% worse is still rolled back after a median 37,000 requests. The harm p-value reported is that of
-//! the two parts together (`min(p_seq·α/(α−a), p_z·α/a)`, a valid p-value at every
-//! look), so a rollback is always `p ≤ α`.
+//! while a canary 20% worse is still rolled back after a median 37,000 requests. The
+//! harm p-value reported is that of the two parts together (`min(p_seq·α/(α−a),
+//! p_z·α/a)`, a valid p-value at every look), so a rollback is always `p ≤ α`.
 //!
 //! Everything here is pure: counts in, decisions out; no clock, no I/O. The same code
 //! runs in the controller, in `mlops judge` and in the simulations ([`sim`]).
@@ -777,7 +777,7 @@ impl Judge {
                     look,
                     &g.metric,
                     &pair,
-                    (g.alpha, g.tau, 0.0),
+                    (g.alpha, g.tau, 0.0, 1.0 / g.alpha),
                     (p, p, f64::NAN),
                 ));
             }
@@ -792,8 +792,8 @@ impl Judge {
             .is_some_and(|h| primary.control.n() + primary.canary.n() >= h);
         let mut harm_crossed = false;
         let mut promote_crossed = false;
-        // The horizon z-test: (its p-value, its boundary z), taken once, at the horizon.
-        let mut horizon_test: Option<(f64, f64)> = None;
+        // The p-value of the horizon z-test, taken once, at the horizon.
+        let mut p_z: Option<f64> = None;
         let mut estimate = primary.canary.estimate() - primary.control.estimate();
         if warmed_up && let Some(ev) = evidence(&cfg.metric, &primary) {
             estimate = cfg.metric.sign() * ev.d;
@@ -802,11 +802,7 @@ impl Judge {
                 self.primary.max_ln_harm = self.primary.max_ln_harm.max(ln_harm);
                 harm_crossed = ln_harm >= (1.0 / seq_alpha).ln();
                 if at_horizon && horizon_alpha > 0.0 {
-                    let z = ev.d / ev.s2_pooled.sqrt();
-                    horizon_test = Some((
-                        stats::ln_norm_cdf(z).exp(),
-                        stats::normal_upper_quantile(horizon_alpha),
-                    ));
+                    p_z = Some(stats::ln_norm_cdf(ev.d / ev.s2_pooled.sqrt()).exp());
                 }
             }
             if ev.s2_unpooled > 0.0 {
@@ -816,44 +812,41 @@ impl Judge {
                 promote_crossed = ln_promote >= (1.0 / cfg.alpha).ln();
             }
         }
+        let horizon_harm = p_z.is_some_and(|p| p <= horizon_alpha);
         let mut p_harm = self.p_harm_sequential();
-        let mut horizon_harm = false;
-        if let Some((p_z, _)) = horizon_test {
-            horizon_harm = p_z <= horizon_alpha;
-            p_harm = p_harm.min((p_z * cfg.alpha / horizon_alpha).min(1.0));
+        if let Some(p) = p_z {
+            p_harm = p_harm.min((p * cfg.alpha / horizon_alpha).min(1.0));
         }
         let p_promote = p_of(self.primary.max_ln_promote);
-        let numbers = (cfg.alpha, cfg.tau, cfg.margin);
+        let (alpha, tau, margin) = (cfg.alpha, cfg.tau, cfg.margin);
+        let harm_numbers = (alpha, tau, margin, 1.0 / seq_alpha);
         let metric = cfg.metric.clone();
 
         let decision = if harm_crossed {
-            let mut d = self.decide(
+            Some(self.decide(
                 Outcome::Rollback,
                 Boundary::Harm,
                 look,
                 &metric,
                 &primary,
-                numbers,
+                harm_numbers,
                 (p_harm, p_harm, p_promote),
-            );
-            d.threshold = 1.0 / seq_alpha;
-            Some(d)
+            ))
         } else if let Some(d) = rollback {
             Some(d)
-        } else if let (true, Some((_, z_crit))) = (horizon_harm, horizon_test) {
-            let mut d = self.decide(
+        } else if horizon_harm {
+            let z_boundary = stats::normal_upper_quantile(horizon_alpha);
+            Some(self.decide(
                 Outcome::Rollback,
                 Boundary::HorizonHarm,
                 look,
                 &metric,
                 &primary,
-                numbers,
+                (alpha, tau, margin, z_boundary),
                 (p_harm, p_harm, p_promote),
-            );
-            d.threshold = z_crit;
-            Some(d)
+            ))
         } else if promote_crossed {
-            let boundary = if numbers.2 > 0.0 {
+            let boundary = if margin > 0.0 {
                 Boundary::NonInferiority
             } else {
                 Boundary::Superiority
@@ -864,7 +857,7 @@ impl Judge {
                 look,
                 &metric,
                 &primary,
-                numbers,
+                (alpha, tau, margin, 1.0 / alpha),
                 (p_promote, p_harm, p_promote),
             ))
         } else if at_horizon {
@@ -874,11 +867,10 @@ impl Judge {
                 look,
                 &metric,
                 &primary,
-                numbers,
+                harm_numbers,
                 (p_harm, p_harm, p_promote),
             );
             d.action = Some(self.config.no_decision);
-            d.threshold = 1.0 / seq_alpha;
             Some(d)
         } else {
             None
@@ -909,17 +901,15 @@ impl Judge {
         let cfg = &self.config;
         let look = self.last_look?;
         let p_harm = self.p_harm_sequential();
-        let mut d = self.decide(
+        Some(self.decide(
             Outcome::NoDecision,
             Boundary::Horizon,
             look,
             &cfg.metric,
             &pair,
-            (cfg.alpha, cfg.tau, cfg.margin),
+            (cfg.alpha, cfg.tau, cfg.margin, 1.0 / self.harm_levels().0),
             (p_harm, p_harm, p_of(self.primary.max_ln_promote)),
-        );
-        d.threshold = 1.0 / self.harm_levels().0;
-        Some(d)
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -930,7 +920,7 @@ impl Judge {
         look: u64,
         metric: &MetricSpec,
         pair: &ArmPair,
-        (alpha, tau, margin): (f64, f64, f64),
+        (alpha, tau, margin, threshold): (f64, f64, f64, f64),
         (p_value, p_harm, p_promote): (f64, f64, f64),
     ) -> Decision {
         let ev = evidence(metric, pair);
@@ -957,7 +947,7 @@ impl Judge {
             p_value,
             p_harm,
             p_promote,
-            threshold: 1.0 / alpha,
+            threshold,
             alpha,
             tau,
             margin,

@@ -360,16 +360,13 @@ pub fn simulate(config: &SimConfig, scenario: &Scenario) -> Result<ScenarioResul
             .filter(|(_, p)| p.judge != Outcome::Rollback)
             .take(KEEP_ENDS)
             .map(|(rep, p)| {
-                let (n, x) = match p.end.canary {
-                    Arm::Proportion { n, successes } => (n as f64, successes as f64),
-                    Arm::Mean { .. } => (0.0, 0.0),
-                };
-                let q = scenario.canary_rate;
+                let (n, q) = (p.end.canary.n() as f64, scenario.canary_rate);
                 PathEnd {
                     rep: rep as u64,
                     outcome: p.judge,
                     counts: p.end,
-                    canary_sd_above_truth: (x / n - q) / (q * (1.0 - q) / n).sqrt(),
+                    canary_sd_above_truth: (p.end.canary.estimate() - q)
+                        / (q * (1.0 - q) / n).sqrt(),
                 }
             })
             .collect(),

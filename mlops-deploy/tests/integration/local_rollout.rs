@@ -974,7 +974,7 @@ fn rollout_gauges_on_the_servers_metrics_pass_promtool() {
 #[test]
 #[ignore = "needs Debian's prometheus (scripts/test installs it)"]
 fn a_slow_canary_is_rolled_back_by_a_latency_guardrail_read_through_a_real_prometheus() {
-    use mlops_deploy::controller::{ArmSource, PrometheusSource};
+    use mlops_deploy::controller::PrometheusSource;
     use mlops_deploy::strategy::argo::ArmQueries;
 
     let dir = tempfile::tempdir().unwrap();
@@ -1005,19 +1005,7 @@ fn a_slow_canary_is_rolled_back_by_a_latency_guardrail_read_through_a_real_prome
         s.spawn(|| users(&url, 3, &stop, &seen, &want, None));
         // Prometheus has scraped the stable arm before the rollout starts.
         let mut source = PrometheusSource::new(prom.clone(), ArmQueries::default()).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while source
-            .counts(&spec(1), &spec(2))
-            .map(|p| p.control.n())
-            .unwrap_or(0)
-            == 0
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "Prometheus has no data after 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        crate::prometheus::first_counts(&mut source, &spec(1), &spec(2));
         let reg_ref: &dyn Registry = &reg;
         let mut deployer = LocalDeployer::with_loader(&server, move |v: &VersionSpec| {
             let m = load(reg_ref, v.version.parse().unwrap());

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use mlops_deploy::controller::{ArmSource, PrometheusSource, RolloutState};
 use mlops_deploy::strategy::argo::ArmQueries;
-use mlops_deploy::{Arm, VersionSpec};
+use mlops_deploy::{Arm, ArmPair, VersionSpec};
 
 fn version(v: &str) -> VersionSpec {
     VersionSpec {
@@ -82,38 +82,11 @@ fn prometheus_source_reads_per_arm_counts_from_a_real_prometheus() {
     let tick = Arc::new(AtomicU64::new(10));
     let target = exposition_server(tick.clone());
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: model\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Debian's prometheus on PATH (scripts/test installs it)");
-    let _guard = Killed(child);
+    let (_prometheus, port) = start_prometheus(dir.path(), target);
     let mut source =
         PrometheusSource::new(format!("http://127.0.0.1:{port}"), ArmQueries::default()).unwrap();
-    // Wait for a scrape of tick = 10.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let first = loop {
-        match source.counts(&version("1"), &version("2")) {
-            Ok(p) if p.control.n() > 0 => break p,
-            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(300)),
-            other => panic!("no data from Prometheus after 60 s: {other:?}"),
-        }
-    };
+    // The first scrape, of tick = 10.
+    let first = first_counts(&mut source, &version("1"), &version("2"));
     // Control: all requests of version 1 and its 5xx; canary: version 2.
     assert_eq!(first.control, Arm::proportion(9_000, 90));
     assert_eq!(first.canary, Arm::proportion(1_000, 30));
@@ -141,6 +114,25 @@ fn prometheus_source_reads_per_arm_counts_from_a_real_prometheus() {
     );
 }
 
+/// The first counts Prometheus answers `source`'s queries with once it has scraped the
+/// control arm (at most 60 s).
+pub fn first_counts(
+    source: &mut PrometheusSource,
+    stable: &VersionSpec,
+    canary: &VersionSpec,
+) -> ArmPair {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match source.counts(stable, canary) {
+            Ok(p) if p.control.n() > 0 => return p,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(300)),
+            other => panic!("no data from Prometheus after 60 s: {other:?}"),
+        }
+    }
+}
+
+/// Starts Debian's `prometheus` on a free port of 127.0.0.1, scraping `target` every
+/// second; killed when the guard drops.
 pub fn start_prometheus(dir: &std::path::Path, target: u16) -> (Killed, u16) {
     let config = dir.join("prometheus.yml");
     std::fs::write(
@@ -220,19 +212,7 @@ fn run_on_prometheus(
     // Wait until Prometheus has the family, so the judge's baseline is a real read.
     let mut source =
         PrometheusSource::new(format!("http://127.0.0.1:{port}"), ArmQueries::default()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while source
-        .counts(&version("1"), &version("2"))
-        .map(|p| p.control.n())
-        .unwrap_or(0)
-        == 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus has no data after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    first_counts(&mut source, &version("1"), &version("2"));
     let state = RolloutState::new(spec).unwrap();
     let mut c = Controller::open(
         dir.path().join("rollout.json"),
