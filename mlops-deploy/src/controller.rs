@@ -275,8 +275,10 @@ pub struct RolloutState {
     /// Hash of the audit record this rollout wrote last, or of the record that started
     /// it (set by whoever starts the rollout, e.g. the retrain loop's registration):
     /// each record the controller writes names it as its `cause`, so the rollout's
-    /// records chain back, digest by digest, to what started it. A crash between an
-    /// append and the next save links the following record one step further back.
+    /// records chain back, digest by digest, to what started it. State is saved before
+    /// the record that reports it is appended, so the saved copy holds the hash of the
+    /// record before (after a restart the next record links one step further back; the
+    /// chain still reaches the start); the controller's in-memory state holds the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_record: Option<mlops_core::Digest>,
     /// Blue-green: when all traffic was switched to the new version (ms); the
@@ -600,10 +602,7 @@ impl<'a> Controller<'a> {
                 let start = *self.state.step_started_ms.get_or_insert(now_ms);
                 let end = start + d.seconds() * 1000;
                 if now_ms >= end {
-                    self.state.step_started_ms = None;
-                    self.state.step += 1;
-                    self.persist()?;
-                    Ok(Tick::Advanced)
+                    self.next_step()
                 } else {
                     self.persist()?;
                     Ok(Tick::WaitUntil(end))
@@ -678,9 +677,14 @@ impl<'a> Controller<'a> {
                         &spec.stable,
                         &spec.canary,
                     )?;
-                    // The boundaries are crossed or not at this look's cumulative
-                    // counts: checking a subset of looks keeps the error rates.
-                    let mut judge = Judge::new(config.clone())?;
+                    // The sequential boundaries are crossed or not at this look's
+                    // cumulative counts: checking a subset of looks keeps their error
+                    // rates. A measurement has no memory, so it cannot take the horizon
+                    // z-test exactly once: like the Argo export, it spends all of alpha
+                    // sequentially.
+                    let mut config = config.clone();
+                    config.horizon_alpha = 0.0;
+                    let mut judge = Judge::new(config)?;
                     Ok(match judge.observe(1, pair, &guards)? {
                         Verdict::Decided(d) => match d.outcome {
                             Outcome::Promote => 1.0,
@@ -866,10 +870,7 @@ impl<'a> Controller<'a> {
         match phase {
             AnalysisPhase::Successful => {
                 self.state.analysis = None;
-                self.state.step_started_ms = None;
-                self.state.step += 1;
-                self.persist()?;
-                Ok(Tick::Advanced)
+                self.next_step()
             }
             AnalysisPhase::Failed | AnalysisPhase::Error => {
                 self.abort(&format!("analysis {} {phase:?}", a.name))?;
@@ -1302,27 +1303,19 @@ impl<'a> LocalSource<'a> {
                 Arm::mean(s.requests, s.latency_sum_s, s.latency_sq_sum_s2)
             }));
         }
-        if let Some(ms) = name
-            .strip_prefix("latency_over_")
-            .and_then(|r| r.strip_suffix("ms"))
-        {
+        if let Some(bucket) = crate::metrics::latency_over(name) {
             want(MetricKind::Proportion)?;
-            let bad = || Error::InvalidConfig {
+            let i = bucket.ok_or_else(|| Error::InvalidConfig {
                 field: format!("metric {name}"),
                 reason: format!(
                     "latency_over_<MS>ms needs one of the latency buckets, in ms: {:?}",
                     crate::metrics::LATENCY_BUCKETS.map(|b| b * 1000.0)
                 ),
-            };
-            let ms: f64 = ms.parse().map_err(|_| bad())?;
-            let slow = match &stats {
-                Some(s) => s.slower_than(ms / 1000.0).ok_or_else(bad)?,
-                None => crate::metrics::LATENCY_BUCKETS
-                    .iter()
-                    .any(|b| (b * 1000.0 - ms).abs() < 1e-9)
-                    .then_some(0)
-                    .ok_or_else(bad)?,
-            };
+            })?;
+            let slow = stats
+                .as_ref()
+                .and_then(|s| s.slower_than(crate::metrics::LATENCY_BUCKETS[i]))
+                .unwrap_or(0);
             return Ok(Arm::proportion(requests, slow));
         }
         let sums = self

@@ -463,20 +463,12 @@ pub fn scan(dir: impl AsRef<Path>) -> Result<LazyFrame> {
 
 /// Rows in the log of `dir` (the sum of the segments' row counts).
 pub fn count_rows(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for f in list_segments(dir)? {
-        total += segment_rows(&f)?;
-    }
-    Ok(total)
+    count_segment_rows(&list_segments(dir)?)
 }
 
 /// Rows of the given segment files (each read from its own Parquet scan).
 pub fn count_segment_rows(files: &[PathBuf]) -> Result<u64> {
-    let mut total = 0;
-    for f in files {
-        total += segment_rows(f)?;
-    }
-    Ok(total)
+    files.iter().map(|f| segment_rows(f)).sum()
 }
 
 /// [`scan`] of an explicit list of segment files (in the given order).

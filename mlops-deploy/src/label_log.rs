@@ -63,7 +63,8 @@ impl std::fmt::Display for LabelsRefused {
     }
 }
 
-fn valid_id(s: &str) -> bool {
+/// Whether `s` is a request id the server accepts and echoes (and labels may name).
+pub(crate) fn valid_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_REQUEST_ID && s.bytes().all(|b| b.is_ascii_graphic())
 }
 

@@ -89,6 +89,26 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// The index of `seconds` in [`LATENCY_BUCKETS`], if it is one of the bounds.
+pub(crate) fn bound_index(seconds: f64) -> Option<usize> {
+    LATENCY_BUCKETS
+        .iter()
+        .position(|&b| (b - seconds).abs() <= 1e-9 * b)
+}
+
+/// For a metric named `latency_over_<MS>ms` (requests slower than `MS` ms, the name the
+/// local source and the Prometheus guardrails share): `Some(index of the bound)`, or
+/// `Some(None)` when `MS` is not a bound of [`LATENCY_BUCKETS`]; `None` for any other
+/// name.
+pub(crate) fn latency_over(name: &str) -> Option<Option<usize>> {
+    let ms = name.strip_prefix("latency_over_")?.strip_suffix("ms")?;
+    Some(
+        ms.parse::<f64>()
+            .ok()
+            .and_then(|ms| bound_index(ms / 1000.0)),
+    )
+}
+
 type HistogramFamily = Family<ArmLabels, Histogram, fn() -> Histogram>;
 
 /// The server's metric families.

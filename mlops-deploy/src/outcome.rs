@@ -31,7 +31,7 @@
 //! [`crate::controller::LocalSource`] turns them into the judge's arms.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
@@ -246,8 +246,10 @@ impl AnswerMemory {
         find: impl Fn(&str, &str) -> Vec<Arc<ArmCounters>>,
     ) -> Result<usize, Refused> {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let mut resolved: Vec<Arc<ArmCounters>> = Vec::with_capacity(reports.len());
-        let mut pending: Vec<(&str, &str)> = Vec::new();
+        // Each report's arm, and the id hash of a report by request id.
+        let mut resolved: Vec<(Arc<ArmCounters>, Option<u64>)> = Vec::with_capacity(reports.len());
+        // (id hash, metric) of this batch's reports by request id, for duplicates.
+        let mut pending: HashSet<(u64, &str)> = HashSet::new();
         for (i, r) in reports.iter().enumerate() {
             let bad = |status: u16, code: &'static str, what: String| Refused {
                 status,
@@ -284,9 +286,7 @@ impl AnswerMemory {
                         .reported
                         .get(&key)
                         .is_some_and(|v| v.iter().any(|x| x == &r.metric))
-                        || pending
-                            .iter()
-                            .any(|(pid, pm)| *pid == id.as_str() && *pm == r.metric);
+                        || !pending.insert((key, r.metric.as_str()));
                     if dup {
                         return Err(bad(
                             409,
@@ -294,13 +294,12 @@ impl AnswerMemory {
                             format!("request {id:?} already has a {:?} outcome", r.metric),
                         ));
                     }
-                    pending.push((id.as_str(), r.metric.as_str()));
-                    resolved.push(m.arms[arm as usize].clone());
+                    resolved.push((m.arms[arm as usize].clone(), Some(key)));
                 }
                 (None, Some(variant), Some(version)) => {
                     let found = find(variant, version);
                     match found.as_slice() {
-                        [one] => resolved.push(one.clone()),
+                        [one] => resolved.push((one.clone(), None)),
                         [] => {
                             return Err(bad(
                                 404,
@@ -328,13 +327,11 @@ impl AnswerMemory {
                 }
             }
         }
-        for (r, counters) in reports.iter().zip(&resolved) {
+        // The lock is held since validation, so every id is still remembered.
+        for (r, (counters, key)) in reports.iter().zip(resolved) {
             counters.outcomes.add(&r.metric, r.value);
-            if let Some(id) = &r.request_id {
-                let key = m.key(id);
-                if m.by_id.contains_key(&key) {
-                    m.reported.entry(key).or_default().push(r.metric.clone());
-                }
+            if let Some(key) = key {
+                m.reported.entry(key).or_default().push(r.metric.clone());
             }
         }
         Ok(reports.len())

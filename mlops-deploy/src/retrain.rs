@@ -459,21 +459,13 @@ impl<'a> RetrainLoop<'a> {
         // gates: candidate and champion on the same recent rows
         let store = self.registry.artifact_store();
         let cand_model = ModelPackage::load(store, &candidate.package)?.model(&self.flavors)?;
-        let groups: Option<Vec<String>> = match &self.group_column {
-            Some(c) => {
-                let col = recent.column(c).map_err(|_| {
-                    Error::arg(format!("group column {c:?} is not in the recent rows"))
-                })?;
-                let col = col.cast(&DataType::String)?;
-                Some(
-                    col.str()?
-                        .iter()
-                        .map(|v| v.unwrap_or("null").to_string())
-                        .collect(),
-                )
-            }
-            None => None,
-        };
+        let groups =
+            match &self.group_column {
+                Some(c) => Some(mlops_train::tracked::group_values(recent, c).map_err(|e| {
+                    Error::arg(format!("group column {c:?} of the recent rows: {e}"))
+                })?),
+                None => None,
+            };
         let evaluate = |m: &dyn mlops_train::Model| -> Result<mlops_train::Evaluation> {
             let e = mlops_train::evaluate(m, recent)?;
             Ok(match &groups {

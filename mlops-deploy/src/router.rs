@@ -104,9 +104,7 @@ impl ArmStats {
     /// [`crate::metrics::LATENCY_BUCKETS`] (`None` otherwise): what a latency guardrail
     /// ("at most 1% slower than 250 ms") counts.
     pub fn slower_than(&self, seconds: f64) -> Option<u64> {
-        let i = crate::metrics::LATENCY_BUCKETS
-            .iter()
-            .position(|&b| (b - seconds).abs() <= 1e-12 * b.max(1.0))?;
+        let i = crate::metrics::bound_index(seconds)?;
         Some(self.latency_buckets.iter().skip(i + 1).sum())
     }
 }

@@ -124,9 +124,7 @@ impl App {
     fn request_id(&self, headers: &HeaderMap) -> String {
         if let Some(v) = headers.get("x-request-id")
             && let Ok(s) = v.to_str()
-            && !s.is_empty()
-            && s.len() <= 128
-            && s.bytes().all(|b| b.is_ascii_graphic())
+            && crate::label_log::valid_id(s)
         {
             return s.to_string();
         }

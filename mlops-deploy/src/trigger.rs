@@ -181,6 +181,30 @@ enum Verdict {
     Neither,
 }
 
+impl PolicyState {
+    /// Whether `p`'s cooldown has passed since the last firing, at `w`'s end.
+    fn cooled(&self, p: &TriggerPolicy, w: &WindowReport) -> bool {
+        match (self.last_fired_ms, w.end_ms) {
+            (Some(last), Some(now)) => now - last >= p.cooldown_ms as i64,
+            _ => true,
+        }
+    }
+
+    /// Records a firing of `p` on `w` (incident `policy#window`) and returns it.
+    fn fire(&mut self, p: &TriggerPolicy, w: &WindowReport, value: f64, reason: String) -> Fired {
+        self.last_fired_ms = w.end_ms.or(self.last_fired_ms);
+        Fired {
+            policy: p.name.clone(),
+            incident: format!("{}#{}", p.name, w.index),
+            window: w.index,
+            window_profile: Some(w.profile_digest),
+            time_ms: w.end_ms,
+            value: Some(value),
+            reason,
+        }
+    }
+}
+
 impl TriggerEngine {
     /// An engine over `policies` (names must be unique, numbers sane).
     pub fn new(policies: Vec<TriggerPolicy>) -> Result<TriggerEngine> {
@@ -319,22 +343,9 @@ impl TriggerEngine {
                 Verdict::Hit(value, reason) => {
                     st.consecutive += 1;
                     st.clear_streak = 0;
-                    let cooled = match (st.last_fired_ms, w.end_ms) {
-                        (Some(last), Some(now)) => now - last >= p.cooldown_ms as i64,
-                        _ => true,
-                    };
-                    if st.consecutive >= needed && (!st.active || schedule) && cooled {
+                    if st.consecutive >= needed && (!st.active || schedule) && st.cooled(p, w) {
                         st.active = !schedule;
-                        st.last_fired_ms = w.end_ms.or(st.last_fired_ms);
-                        out.push(Fired {
-                            policy: p.name.clone(),
-                            incident: format!("{}#{}", p.name, w.index),
-                            window: w.index,
-                            window_profile: Some(w.profile_digest),
-                            time_ms: w.end_ms,
-                            value: Some(value),
-                            reason,
-                        });
+                        out.push(st.fire(p, w, value, reason));
                     }
                 }
                 Verdict::Clear => {
@@ -372,24 +383,13 @@ impl TriggerEngine {
                 continue;
             }
             let st = self.state.entry(p.name.clone()).or_default();
-            if let Verdict::Hit(value, reason) = Self::verdict(&p.rule, w, st) {
-                let cooled = match (st.last_fired_ms, w.end_ms) {
-                    (Some(last), Some(now)) => now - last >= p.cooldown_ms as i64,
-                    _ => true,
-                };
-                if !st.active && cooled {
-                    st.active = true;
-                    st.last_fired_ms = w.end_ms.or(st.last_fired_ms);
-                    out.push(Fired {
-                        policy: p.name.clone(),
-                        incident: format!("{}#{}", p.name, w.index),
-                        window: w.index,
-                        window_profile: Some(w.profile_digest),
-                        time_ms: w.end_ms,
-                        value: Some(value),
-                        reason: format!("{reason} (late labels, revision {})", w.revision),
-                    });
-                }
+            if let Verdict::Hit(value, reason) = Self::verdict(&p.rule, w, st)
+                && !st.active
+                && st.cooled(p, w)
+            {
+                st.active = true;
+                let reason = format!("{reason} (late labels, revision {})", w.revision);
+                out.push(st.fire(p, w, value, reason));
             }
         }
         out

@@ -128,7 +128,9 @@ fn log_metrics(run: &Run, metrics: &[(String, f64)], step: i64) -> Result<()> {
     Ok(run.log_metrics(&refs, step)?)
 }
 
-fn group_values(df: &DataFrame, column: &str) -> Result<Vec<String>> {
+/// The values of `column` as group names (any type as text, null as `"null"`): what
+/// [`Evaluation::with_groups`] takes for per-group gates.
+pub fn group_values(df: &DataFrame, column: &str) -> Result<Vec<String>> {
     let v = crate::features::text_values(df, column)?;
     Ok(v.into_iter()
         .map(|g| g.unwrap_or_else(|| "null".to_string()))

@@ -70,8 +70,8 @@ impl AliasMove {
     /// The time moves are ordered and dated by: the mover's clock, unless the server
     /// dated the move and the two disagree by more than [`SERVER_DATE_TOLERANCE_MS`]
     /// (a mover with a skewed clock), then the server's. The server's `Date` header is
-    /// whole seconds and may lag by about one (servers cache it), so within that
-    /// tolerance the mover's milliseconds are the better clock.
+    /// whole seconds and can lag well behind a busy server's moves (see the constant),
+    /// so within that tolerance the mover's milliseconds are the better clock.
     pub fn effective_ms(&self) -> u64 {
         match self.server_time_ms {
             Some(s) if s.abs_diff(self.time_ms) > SERVER_DATE_TOLERANCE_MS => s,

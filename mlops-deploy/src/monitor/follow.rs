@@ -156,21 +156,21 @@ impl Follower {
     fn record(&mut self, windows: Vec<WindowReport>, relabelled: Vec<WindowReport>) -> Poll {
         let model = self.monitor.reference().model.clone();
         let mut fired = Vec::new();
-        for w in &windows {
+        let new = windows.iter().map(|w| (w, false));
+        for (w, again) in new.chain(relabelled.iter().map(|w| (w, true))) {
             if let Some(g) = &self.config.gauges {
-                g.observe(&model, w);
+                if again {
+                    g.observe_relabelled(&model, w);
+                } else {
+                    g.observe(&model, w);
+                }
             }
             if let Some(t) = &mut self.config.triggers {
-                fired.extend(t.observe(w));
-            }
-            self.report.upsert(w.clone());
-        }
-        for w in &relabelled {
-            if let Some(g) = &self.config.gauges {
-                g.observe_relabelled(&model, w);
-            }
-            if let Some(t) = &mut self.config.triggers {
-                fired.extend(t.observe_relabelled(w));
+                fired.extend(if again {
+                    t.observe_relabelled(w)
+                } else {
+                    t.observe(w)
+                });
             }
             self.report.upsert(w.clone());
         }
@@ -229,8 +229,17 @@ impl MonitorThread {
                         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
                         s.polls += 1;
                         match outcome {
-                            Ok(_) => {
-                                s.report = Some(f.report().clone());
+                            Ok(p) => {
+                                // Copied out only when it changed (it holds up to
+                                // `max_windows` windows with their drift).
+                                let changed = !p.windows.is_empty()
+                                    || !p.relabelled.is_empty()
+                                    || s.report
+                                        .as_ref()
+                                        .is_none_or(|r| r.late_rows != f.report().late_rows);
+                                if changed {
+                                    s.report = Some(f.report().clone());
+                                }
                                 s.last_error = None;
                             }
                             Err(e) => {
@@ -245,7 +254,7 @@ impl MonitorThread {
                     }
                 }
                 f.poll()?;
-                Ok(f.report().clone())
+                Ok(f.report)
             })
             .map_err(|e| Error::Server(format!("cannot start the monitor thread: {e}")))?;
         Ok(MonitorThread {

@@ -104,9 +104,7 @@ impl Labels {
 
     /// Adds every label of `other` (replacing labels of the same key).
     pub fn extend(&mut self, other: &Labels) {
-        for (k, v) in &other.by_key {
-            self.by_key.insert(k.clone(), v.clone());
-        }
+        self.extend_changed(other);
     }
 
     /// [`Labels::extend`], returning the request ids whose label is new or changed.

@@ -62,17 +62,9 @@ impl ArmQueries {
         if name == "error_rate" {
             return Ok(Self::default());
         }
-        let le = name
-            .strip_prefix("latency_over_")
-            .and_then(|r| r.strip_suffix("ms"))
-            .and_then(|ms| ms.parse::<f64>().ok())
-            .map(|ms| ms / 1000.0)
-            .and_then(|s| {
-                crate::metrics::LATENCY_BUCKETS
-                    .iter()
-                    .copied()
-                    .find(|b| (b - s).abs() < 1e-12)
-            })
+        let le = crate::metrics::latency_over(name)
+            .flatten()
+            .map(|i| crate::metrics::LATENCY_BUCKETS[i])
             .ok_or_else(|| Error::InvalidConfig {
                 field: format!("guardrail {name}"),
                 reason: format!(

@@ -80,15 +80,22 @@ fn body(data: &DataFrame, from: usize, to: usize) -> String {
     serde_json::json!({"dataframe_split": {"columns": cols, "data": rows}}).to_string()
 }
 
+/// The scenario's `/metrics` scrape, run once for both tests below (`scripts/test` runs
+/// the ignored one too).
+fn live_page() -> &'static str {
+    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PAGE.get_or_init(live_server_with_monitor)
+}
+
 #[test]
 fn server_metrics_show_the_monitor_gauges_and_late_labels_over_http() {
-    live_server_with_monitor();
+    live_page();
 }
 
 #[test]
 #[ignore = "needs promtool (scripts/test installs Debian's prometheus)"]
 fn server_page_with_the_monitor_gauges_passes_promtool() {
-    promtool_check(&live_server_with_monitor());
+    promtool_check(live_page());
 }
 
 /// A served model under traffic with a monitor thread beside it; labels arrive over

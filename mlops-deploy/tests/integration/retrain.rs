@@ -350,8 +350,10 @@ fn a_concept_drift_incident_retrains_gates_registers_and_promotes_once() {
         incident: "manual#nope".into(),
         ..fired[0].clone()
     };
-    let err = lp.on_fired(&f7, &grouped, &mut step, &mut rollout);
-    assert!(format!("{err:?}").contains("nope"), "{err:?}");
+    let err = lp
+        .on_fired(&f7, &grouped, &mut step, &mut rollout)
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
 }
 
 #[test]

@@ -50,8 +50,8 @@ fn twenty_percent_worse_is_always_rolled_back_fast_and_never_promoted() {
     assert!(r.promote.value <= 0.001, "{}", r.promote);
 }
 
-/// Power at 10% worse is the figure with the least room (about 0.76 against the issue's
-/// 0.75), so it is simulated with 10,000 rollouts (Monte-Carlo SE 0.004).
+/// Power at 10% worse (about 0.805 against the 0.75) is simulated with 10,000
+/// rollouts (Monte-Carlo SE 0.004), since the sweep's settings come within 0.01 of it.
 #[test]
 fn ten_percent_worse_is_rolled_back_with_power_of_at_least_three_quarters() {
     let c = SimConfig {
@@ -98,8 +98,7 @@ fn the_horizon_test_keeps_alpha_and_only_adds_rollbacks_at_the_horizon() {
         },
         ..config()
     };
-    let aa = simulate(&config(), &Scenario::relative("A/A", 0.05, 1.0)).expect("sim");
-    assert!(aa.rollback.value <= 0.05, "{:?}", aa.rollback);
+    // (A/A with the horizon test is `identical_canaries_are_rolled_back_at_most_alpha…`.)
     let with = simulate(&config(), &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
     let without = simulate(&pure, &Scenario::relative("-10%", 0.05, 0.9)).expect("sim");
     assert_eq!(without.horizon_rollback.value, 0.0);
@@ -108,7 +107,7 @@ fn the_horizon_test_keeps_alpha_and_only_adds_rollbacks_at_the_horizon() {
         "{:?}",
         with.horizon_rollback
     );
-    // The sequential part runs at alpha - 0.005, so it decides a little later, but the
+    // The sequential part runs at alpha - 0.01, so it decides a little later, but the
     // horizon test more than makes up for it.
     assert!(
         with.rollback.value > without.rollback.value,

@@ -539,6 +539,7 @@ fn batches_predict_like_frames_and_onnxruntime() {
         let out = c["outputs"].as_array().unwrap();
         match &fast {
             Prediction::Values(v) => {
+                assert_eq!(v.len(), floats(&out[0]).len(), "{name}");
                 for (g, w) in v.iter().zip(floats(&out[0])) {
                     assert!(
                         (g - w).abs() <= TOLERANCE * w.abs().max(1.0),

@@ -50,24 +50,24 @@ pub struct JudgeArgs {
     metric: Metric,
     /// Level of both tests: chance of ever rolling back a canary that is not worse, and
     /// of ever promoting one worse than the margin.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = JudgeConfig::default().alpha)]
     alpha: f64,
     /// Non-inferiority margin, absolute on the metric's scale (0: superiority).
-    #[arg(long, default_value_t = 0.0025)]
+    #[arg(long, default_value_t = JudgeConfig::default().margin)]
     margin: f64,
     /// Mixture scale: the smallest absolute difference worth detecting.
-    #[arg(long, default_value_t = 0.008)]
+    #[arg(long, default_value_t = JudgeConfig::default().tau)]
     tau: f64,
     /// No decision before each arm has this many samples.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = JudgeConfig::default().min_samples)]
     min_samples: u64,
     /// Total samples (control + canary) at which an undecided stream ends as
     /// no_decision; 0 for no horizon.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = JudgeConfig::default().horizon.unwrap_or(0))]
     horizon: u64,
     /// Part of --alpha the harm test keeps for one z-test at the look that reaches the
     /// horizon (0: purely sequential; unused without a horizon).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = JudgeConfig::default().horizon_alpha)]
     horizon_alpha: f64,
     /// Lower values are better (error rate, latency).
     #[arg(long)]
