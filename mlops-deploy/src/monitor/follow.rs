@@ -148,9 +148,15 @@ impl Follower {
     /// Ends following: the open rows become a last partial window (as
     /// [`Monitor::finish`]); returns the whole report.
     pub fn finish(mut self) -> Result<MonitorReport> {
-        let windows = self.monitor.finish()?;
-        self.record(windows, Vec::new());
+        self.finish_poll()?;
         Ok(self.report)
+    }
+
+    /// The last step of a follower that reads a log once: the open rows become a last
+    /// partial window (as [`Monitor::finish`]), reported, fed and kept like a poll's.
+    pub fn finish_poll(&mut self) -> Result<Poll> {
+        let windows = self.monitor.finish()?;
+        Ok(self.record(windows, Vec::new()))
     }
 
     fn record(&mut self, windows: Vec<WindowReport>, relabelled: Vec<WindowReport>) -> Poll {

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use mlops_core::{ModelUri, Registry, registry_from_env, registry_from_uri};
+use mlops_deploy::monitor::follow::{FollowConfig, Follower};
 use mlops_deploy::monitor::gauges::MonitorGauges;
-use mlops_deploy::monitor::quality::LabelsFile;
 use mlops_deploy::retrain::{CommandStep, PromoteNow, RetrainLoop, recent_labelled};
 use mlops_deploy::{
-    Monitor, MonitorConfig, MonitorReport, Reference, ReferenceOptions, TriggerEngine,
-    TriggerPolicy, WindowReport, WindowSpec,
+    Monitor, MonitorConfig, Reference, ReferenceOptions, TriggerEngine, TriggerPolicy,
+    WindowReport, WindowSpec,
 };
 
 use crate::CmdResult;
@@ -227,28 +227,17 @@ fn monitor(a: MonitorArgs) -> CmdResult {
         )?,
         None => vec![TriggerPolicy::dataset_drift(config.drift.drift_share)],
     };
-    let mut engine = TriggerEngine::new(policies)?;
-    let mut monitor = Monitor::new(reference, config)?;
+    let engine = TriggerEngine::new(policies)?;
+    let monitor = Monitor::new(reference, config)?;
     if let Some(p) = &a.labels
         && !a.follow
         && !p.exists()
     {
         return Err(format!("labels file {} not found", p.display()).into());
     }
-    // only what is new in the file is read at each poll (appended JSON lines)
-    let mut labels_file = a.labels.clone().map(LabelsFile::new);
-    let mut reload_labels = |monitor: &mut Monitor| -> CmdResult {
-        if let Some(f) = &mut labels_file
-            && let Some(new) = f.poll()?
-        {
-            monitor.add_labels(&new);
-        }
-        Ok(ExitCode::SUCCESS)
-    };
     let gauges = MonitorGauges::new();
     let mut prom = prometheus_client::registry::Registry::default();
     gauges.register(&mut prom);
-    let mut report = MonitorReport::new(&monitor);
     let gate = match &a.gate {
         Some(p) => Some(mlops_train::Gate::from_json(
             &std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -266,88 +255,87 @@ fn monitor(a: MonitorArgs) -> CmdResult {
         }
         l
     });
+    // The library's follower does each poll: the labels appended since the last one,
+    // the new log rows, windows late labels changed, gauges, triggers, the report.
+    let mut follow = FollowConfig::new(&a.log_dir);
+    follow.labels = a.labels.clone();
+    follow.gauges = Some(gauges.clone());
+    follow.triggers = Some(engine);
+    if !a.follow {
+        // One pass over the log reports every window.
+        follow.max_windows = usize::MAX;
+    }
+    let mut follower = Follower::new(monitor, follow);
     let record = a.record || a.retrain_cmd.is_some();
     let mut polls = 0u64;
     loop {
-        reload_labels(&mut monitor)?;
-        let mut windows = monitor.push_log(&a.log_dir)?;
+        let mut poll = follower.poll()?;
         if !a.follow {
-            windows.extend(monitor.finish()?);
+            let last = follower.finish_poll()?;
+            poll.windows.extend(last.windows);
+            poll.fired.extend(last.fired);
         }
-        // windows reported by earlier polls whose late labels arrived since
-        let relabelled = monitor.relabel()?;
-        let updates = windows
-            .into_iter()
-            .map(|w| (w, false))
-            .chain(relabelled.into_iter().map(|w| (w, true)));
-        for (w, relabel) in updates {
-            let fired = if relabel {
-                gauges.observe_relabelled(&monitor.reference().model, &w);
-                engine.observe_relabelled(&w)
-            } else {
-                gauges.observe(&monitor.reference().model, &w);
-                engine.observe(&w)
-            };
-            if a.follow {
+        if a.follow {
+            for w in poll.windows.iter().chain(&poll.relabelled) {
                 if a.json {
-                    println!("{}", serde_json::to_string(&w)?);
+                    println!("{}", serde_json::to_string(w)?);
                 } else {
-                    print_window(&w);
+                    print_window(w);
                 }
             }
-            for f in &fired {
-                if a.follow && !a.json {
-                    println!("FIRED {}: {}", f.policy, f.reason);
-                }
-                if record {
-                    match (&a.retrain_cmd, &mut retrain) {
-                        (Some(cmd), Some(l)) => {
-                            let log = mlops_deploy::inference_log::scan(&a.log_dir)?.collect()?;
-                            let target = monitor_target(registry.as_ref(), &uri)?;
-                            let recent = recent_labelled(
-                                &log,
-                                monitor.labels(),
-                                &monitor.reference().features,
-                                &target,
-                                monitor.reference().quality.classes.is_empty(),
-                                5000,
-                            )?;
-                            let mut step = CommandStep {
-                                program: cmd.clone(),
-                                args: Vec::new(),
-                            };
-                            let mut rollout = PromoteNow {
-                                registry: registry.as_ref(),
-                                alias: l.champion_alias.clone(),
-                                actor: l.actor.clone(),
-                            };
-                            let outcome = l.on_fired(f, &recent, &mut step, &mut rollout)?;
-                            eprintln!(
-                                "retrain loop for {}: {}",
-                                f.incident,
-                                match (&outcome.stopped, outcome.version) {
-                                    (Some(why), _) => format!("stopped: {why}"),
-                                    (None, Some(v)) =>
-                                        format!("version {v} registered and rolled out"),
-                                    _ => "done".into(),
-                                }
-                            );
-                        }
-                        _ => record_firing(registry.as_ref(), &model_name, f)?,
-                    }
-                }
-            }
-            report.fired.extend(fired);
-            report.upsert(w);
         }
-        report.late_rows = monitor.late_rows();
+        for f in &poll.fired {
+            if a.follow && !a.json {
+                println!("FIRED {}: {}", f.policy, f.reason);
+            }
+            if !record {
+                continue;
+            }
+            match (&a.retrain_cmd, &mut retrain) {
+                (Some(cmd), Some(l)) => {
+                    let monitor = follower.monitor();
+                    let log = mlops_deploy::inference_log::scan(&a.log_dir)?.collect()?;
+                    let target = monitor_target(registry.as_ref(), &uri)?;
+                    let recent = recent_labelled(
+                        &log,
+                        monitor.labels(),
+                        &monitor.reference().features,
+                        &target,
+                        monitor.reference().quality.classes.is_empty(),
+                        5000,
+                    )?;
+                    let mut step = CommandStep {
+                        program: cmd.clone(),
+                        args: Vec::new(),
+                    };
+                    let mut rollout = PromoteNow {
+                        registry: registry.as_ref(),
+                        alias: l.champion_alias.clone(),
+                        actor: l.actor.clone(),
+                    };
+                    let outcome = l.on_fired(f, &recent, &mut step, &mut rollout)?;
+                    eprintln!(
+                        "retrain loop for {}: {}",
+                        f.incident,
+                        match (&outcome.stopped, outcome.version) {
+                            (Some(why), _) => format!("stopped: {why}"),
+                            (None, Some(v)) => format!("version {v} registered and rolled out"),
+                            _ => "done".into(),
+                        }
+                    );
+                }
+                _ => record_firing(registry.as_ref(), &model_name, f)?,
+            }
+        }
         if let Some(p) = &a.metrics_file {
             let mut text = String::new();
             prometheus_client::encoding::prometheus_text::encode(&mut text, &prom)?;
             mlops_core::fs::write_atomic(p, text.as_bytes())?;
         }
         if let Some(p) = &a.html {
-            let html = report.to_html(&format!("Monitoring {}", a.model));
+            let html = follower
+                .report()
+                .to_html(&format!("Monitoring {}", a.model));
             mlops_core::fs::write_atomic(p, html.as_bytes())?;
         }
         polls += 1;
@@ -356,9 +344,10 @@ fn monitor(a: MonitorArgs) -> CmdResult {
         }
         std::thread::sleep(Duration::from_millis(a.interval_ms));
     }
+    let report = follower.report();
     if !a.follow {
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            println!("{}", serde_json::to_string_pretty(report)?);
         } else {
             for w in &report.windows {
                 print_window(w);
