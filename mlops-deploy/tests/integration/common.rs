@@ -196,3 +196,55 @@ impl Model for Faulty {
         self.inner.to_payload()
     }
 }
+
+/// Checks a Prometheus exposition with Debian's `promtool check metrics` (on `PATH`;
+/// `scripts/test` installs it): fails when promtool is missing or rejects `text`.
+pub fn promtool_check(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH (scripts/test installs Debian's prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Registers `model` as a new version of `name` (created when missing) through a model
+/// package in the registry's artifact store; returns the version.
+pub fn register(
+    reg: &dyn mlops_core::Registry,
+    name: &str,
+    model: &mlops_train::LinfaModel,
+) -> u64 {
+    use std::collections::BTreeMap;
+    let pkg = mlops_train::ModelPackage::new(
+        model,
+        BTreeMap::new(),
+        mlops_train::Lineage::now(Vec::new(), None),
+    )
+    .unwrap();
+    let id = pkg.store(reg.artifact_store()).unwrap();
+    let imported = reg
+        .import_package(reg.artifact_store(), &id, "file:///nowhere/model", None)
+        .unwrap();
+    let mut new = mlops_core::registry::NewVersion::new(id, imported.source);
+    new.run_id = imported.run_id;
+    if reg.get_model(name).is_err() {
+        reg.create_model(name, None, &BTreeMap::new()).unwrap();
+    }
+    reg.create_version(name, &new).unwrap().version
+}

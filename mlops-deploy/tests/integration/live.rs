@@ -2,6 +2,7 @@
 //! traffic, labels sent over HTTP (`POST /labels`) joined like a drop, and late labels
 //! updating windows already reported.
 
+use crate::common::promtool_check;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -28,35 +29,6 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
             (k.to_string(), v.parse::<f64>().unwrap())
         })
         .collect()
-}
-
-fn promtool_check(text: &str) {
-    let promtool = std::path::Path::new("/usr/bin/promtool");
-    assert!(
-        promtool.exists(),
-        "/usr/bin/promtool is missing (scripts/test installs it)"
-    );
-    use std::io::Write;
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use mlops_core::registry::{LocalRegistry, NewVersion};
+use mlops_core::registry::LocalRegistry;
 use mlops_core::{AliasChange, AuditLog, ModelUri, Registry};
 use mlops_deploy::controller::{
     Controller, LocalSource, RolloutGauges, RolloutPhase, RolloutSpec, RolloutState,
@@ -20,24 +20,10 @@ use mlops_deploy::{
     DeployPhase, Deployer, Guardrail, JudgeConfig, LocalDeployer, MetricSpec, OutcomeReport,
     ServedModel, ServerConfig, Strategy, VersionSpec,
 };
-use mlops_train::{Algorithm, FlavorRegistry, Lineage, LinfaModel, ModelPackage};
+use mlops_train::{Algorithm, FlavorRegistry, LinfaModel};
 use rand::{Rng, SeedableRng};
 
 use crate::common::*;
-
-fn register(reg: &dyn Registry, model: &LinfaModel) -> u64 {
-    let pkg = ModelPackage::new(model, BTreeMap::new(), Lineage::now(Vec::new(), None)).unwrap();
-    let id = pkg.store(reg.artifact_store()).unwrap();
-    let imported = reg
-        .import_package(reg.artifact_store(), &id, "file:///nowhere/model", None)
-        .unwrap();
-    let mut new = NewVersion::new(id, imported.source);
-    new.run_id = imported.run_id;
-    if reg.get_model("wine").is_err() {
-        reg.create_model("wine", None, &BTreeMap::new()).unwrap();
-    }
-    reg.create_version("wine", &new).unwrap().version
-}
 
 fn spec(v: u64) -> VersionSpec {
     VersionSpec {
@@ -57,7 +43,7 @@ fn registry(root: &std::path::Path) -> (LocalRegistry, Vec<LinfaModel>) {
         wine_model(Algorithm::forest(3, Some(2))),
     ];
     for m in &models {
-        register(&reg, m);
+        register(&reg, "wine", m);
     }
     reg.set_alias("wine", "champion", 1, &AliasChange::new("first"))
         .unwrap();
@@ -653,19 +639,28 @@ fn gauge(metrics: &str, family: &str, rollout: &str) -> f64 {
         .unwrap()
 }
 
+/// A canary users click more (0.45 against 0.2), rolled out once for the tests that
+/// look at it (`scripts/test` runs the ignored promtool one too).
+fn better_rollout() -> &'static Run {
+    static RUN: std::sync::OnceLock<Run> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let better = |v: &str| if v == "canary" { 0.45 } else { 0.2 };
+        run_rollout(
+            2,
+            canary_strategy(click_judge()),
+            MetricSpec::proportion("click"),
+            &better,
+            false,
+        )
+    })
+}
+
 #[test]
 fn the_controller_promotes_a_canary_users_click_more_and_rolls_back_one_they_click_less() {
     // Better: promoted, the alias moves with the decision, the canary serves everything,
     // and /metrics shows the rollout promoted at weight 100.
-    let better = |v: &str| if v == "canary" { 0.45 } else { 0.2 };
     let click = MetricSpec::proportion("click");
-    let r = run_rollout(
-        2,
-        canary_strategy(click_judge()),
-        click.clone(),
-        &better,
-        false,
-    );
+    let r = better_rollout();
     assert_eq!(
         r.state.phase,
         RolloutPhase::Promoted,
@@ -867,6 +862,18 @@ fn a_failing_version_switched_in_by_blue_green_is_switched_back_by_post_promotio
     assert_eq!(r.alias, 1);
     only_stable(&r.variants, "1");
     assert!(r.by["1"] > 0, "{:?}", r.by);
+    // The switch happened (users saw the failing version's 500s, and only those) and
+    // the post-promotion analysis measured it before switching back.
+    assert!(
+        !r.failures.is_empty() && r.failures.iter().all(|f| f.starts_with("status 500")),
+        "{:?}",
+        r.failures
+    );
+    assert!(
+        r.actions.iter().any(|a| a == "rollout.measurement"),
+        "{:?}",
+        r.actions
+    );
 }
 
 fn shadow(promote: bool) -> Strategy {
@@ -922,14 +929,7 @@ fn a_shadow_sees_every_request_no_user_sees_its_answers_and_the_judge_compares_i
 #[test]
 #[ignore = "needs promtool (scripts/test installs Debian's prometheus)"]
 fn rollout_gauges_on_the_servers_metrics_pass_promtool() {
-    let better = |v: &str| if v == "canary" { 0.45 } else { 0.2 };
-    let r = run_rollout(
-        2,
-        canary_strategy(click_judge()),
-        MetricSpec::proportion("click"),
-        &better,
-        false,
-    );
+    let r = better_rollout();
     assert_eq!(r.state.phase, RolloutPhase::Promoted);
     for family in [
         "deploy_rollout_phase",
@@ -942,28 +942,7 @@ fn rollout_gauges_on_the_servers_metrics_pass_promtool() {
             r.metrics
         );
     }
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool on PATH (scripts/test installs it)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(r.metrics.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        r.metrics
-    );
+    promtool_check(&r.metrics);
 }
 
 /// Guardrails read through a real Prometheus (Debian's) scraping this server's own

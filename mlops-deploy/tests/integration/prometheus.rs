@@ -9,6 +9,7 @@
 //! counts. `local_rollout.rs` has the same Prometheus scraping the model server itself,
 //! with the guardrail query sets of `ArmQueries::for_guardrail`.
 
+use crate::common::promtool_check;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -302,25 +303,5 @@ fn rollout_metrics_text_passes_promtool() {
         prometheus: None,
         guardrail_queries: Vec::new(),
     };
-    let text = RolloutState::new(spec).unwrap().metrics_text();
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool on PATH");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&RolloutState::new(spec).unwrap().metrics_text());
 }

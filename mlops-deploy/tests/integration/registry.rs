@@ -5,26 +5,12 @@
 use std::collections::BTreeMap;
 
 use mlops_core::mlflow_http::MlflowHttp;
-use mlops_core::registry::{LocalRegistry, MlflowRegistry, NewVersion};
+use mlops_core::registry::{LocalRegistry, MlflowRegistry};
 use mlops_core::{AliasChange, ModelUri, Registry};
 use mlops_deploy::{ServedModel, ServerConfig};
-use mlops_train::{Algorithm, FlavorRegistry, Lineage, LinfaModel, ModelPackage};
+use mlops_train::{Algorithm, FlavorRegistry, Lineage, ModelPackage};
 
 use crate::common::*;
-
-fn register(reg: &dyn Registry, name: &str, model: &LinfaModel) -> u64 {
-    let pkg = ModelPackage::new(model, BTreeMap::new(), Lineage::now(Vec::new(), None)).unwrap();
-    let id = pkg.store(reg.artifact_store()).unwrap();
-    let imported = reg
-        .import_package(reg.artifact_store(), &id, "file:///nowhere/model", None)
-        .unwrap();
-    let mut new = NewVersion::new(id, imported.source);
-    new.run_id = imported.run_id;
-    if reg.get_model(name).is_err() {
-        reg.create_model(name, None, &BTreeMap::new()).unwrap();
-    }
-    reg.create_version(name, &new).unwrap().version
-}
 
 fn uri(s: &str) -> ModelUri {
     s.parse().unwrap()
