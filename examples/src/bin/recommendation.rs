@@ -474,8 +474,32 @@ impl Shop<'_> {
                 .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
         };
         let before = (base("stable"), base("canary"));
+        let sub = |a: (u64, u64), b: (u64, u64)| (a.0 - b.0, a.1 - b.1);
+        let mut judged = c.state.looks;
         let phase = loop {
-            match c.tick(clock)? {
+            let weight = c.state.weight;
+            let tick = c.tick(clock)?;
+            if c.state.looks > judged {
+                // The judge just looked at everything reported so far: the counts and
+                // its confidence sequence of the same look (at the weight they ran at).
+                judged = c.state.looks;
+                let now = (base("stable"), base("canary"));
+                let diff_ci = c
+                    .state
+                    .judge
+                    .as_ref()
+                    .and_then(|j| j.snapshot())
+                    .or_else(|| c.state.decision.clone())
+                    .map_or([f64::NAN, f64::NAN], |d| d.ci);
+                looks.push(Look {
+                    requests: *requests - start,
+                    weight,
+                    control: sub(now.0, before.0),
+                    canary: sub(now.1, before.1),
+                    diff_ci,
+                });
+            }
+            match tick {
                 Tick::Advanced => continue,
                 Tick::Done | Tick::Paused => break c.state.phase.clone(),
                 Tick::WaitUntil(t) => {
@@ -502,28 +526,13 @@ impl Shop<'_> {
                     scorer.report(&outcomes).map_err(|e| e.to_string())?;
                     clock = clock.max(t);
                     let now = (base("stable"), base("canary"));
-                    let sub = |a: (u64, u64), b: (u64, u64)| (a.0 - b.0, a.1 - b.1);
-                    let diff_ci = c
-                        .state
-                        .judge
-                        .as_ref()
-                        .and_then(|j| j.snapshot())
-                        .map_or([f64::NAN, f64::NAN], |d| d.ci);
-                    looks.push(Look {
-                        requests: *requests - start,
-                        weight: c.state.weight,
-                        control: sub(now.0, before.0),
-                        canary: sub(now.1, before.1),
-                        diff_ci,
-                    });
-                    let l = &looks[looks.len() - 1];
                     let rate = |(n, k): (u64, u64)| k as f64 / n.max(1) as f64;
                     progress.inc(
                         1_000,
                         &format!(
                             "CTR control {:.4} canary {:.4}",
-                            rate(l.control),
-                            rate(l.canary)
+                            rate(sub(now.0, before.0)),
+                            rate(sub(now.1, before.1))
                         ),
                     );
                     if *requests - start >= budget {
