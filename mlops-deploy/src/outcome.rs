@@ -32,6 +32,8 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
+
+use crate::schema::InputError;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
@@ -167,14 +169,6 @@ impl ArmOutcomes {
     }
 }
 
-/// Why a report was refused: an HTTP status and a message naming the item.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Refused {
-    pub(crate) status: u16,
-    pub(crate) code: &'static str,
-    pub(crate) message: String,
-}
-
 /// The last answered requests, by request id, with the arm that answered each.
 #[derive(Default)]
 pub(crate) struct AnswerMemory {
@@ -244,14 +238,15 @@ impl AnswerMemory {
         &self,
         reports: &[OutcomeReport],
         find: impl Fn(&str, &str) -> Vec<Arc<ArmCounters>>,
-    ) -> Result<usize, Refused> {
+    ) -> Result<usize, InputError> {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         // Each report's arm, and the id hash of a report by request id.
         let mut resolved: Vec<(Arc<ArmCounters>, Option<u64>)> = Vec::with_capacity(reports.len());
         // (id hash, metric) of this batch's reports by request id, for duplicates.
         let mut pending: HashSet<(u64, &str)> = HashSet::new();
         for (i, r) in reports.iter().enumerate() {
-            let bad = |status: u16, code: &'static str, what: String| Refused {
+            // Why a report was refused: an HTTP status and a message naming the item.
+            let bad = |status: u16, code: &'static str, what: String| InputError {
                 status,
                 code,
                 message: format!("outcome {i}: {what}"),

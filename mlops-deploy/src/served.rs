@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mlops_core::{Digest, ModelUri, Registry};
-use mlops_train::{FlavorRegistry, MlflowModel, Model, ModelPackage};
+use mlops_train::{FlavorRegistry, Model};
 
 use crate::schema::InputSchema;
 use crate::{Error, Result};
@@ -82,17 +82,13 @@ impl ServedModel {
     /// records no digest to check, so its version is the digest of its `MLmodel` file.
     pub fn from_package_dir(dir: &Path, flavors: &FlavorRegistry) -> Result<ServedModel> {
         let t = Instant::now();
+        let model: Arc<dyn Model> = Arc::from(flavors.load_dir(dir)?);
         let manifest_path = dir.join(mlops_train::package::PACKAGE_MANIFEST);
-        let mlmodel_path = dir.join(mlops_train::mlflow_model::MLMODEL_FILE);
-        let (model, digest): (Arc<dyn Model>, Digest) =
-            if !manifest_path.is_file() && mlmodel_path.is_file() {
-                let model = flavors.load_mlflow(&MlflowModel::read_dir(dir)?)?;
-                (Arc::from(model), Digest::of_file(&mlmodel_path)?)
-            } else {
-                let package = ModelPackage::read_dir(dir)?;
-                let digest = Digest::of_file(&manifest_path)?;
-                (Arc::from(package.model(flavors)?), digest)
-            };
+        let digest = if manifest_path.is_file() {
+            Digest::of_file(&manifest_path)?
+        } else {
+            Digest::of_file(&dir.join(mlops_train::mlflow_model::MLMODEL_FILE))?
+        };
         let name = dir
             .canonicalize()
             .ok()

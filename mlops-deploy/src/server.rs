@@ -662,41 +662,29 @@ async fn v2_model_ready(State(app): State<Arc<App>>, Path(name): Path<String>) -
 
 /// `POST /outcomes`: one [`OutcomeReport`] or an array of them (see [`crate::outcome`]).
 async fn outcomes(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let error = |status: u16, code: &str, message: &str| {
-        json_response(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            mlflow::error_body(code, message),
-        )
-    };
     let bytes = match read_body(&headers, body, app.config.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) => return error(e.status, e.code, &e.message),
+        Err(e) => return Protocol::Mlflow.error(&e),
     };
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<OutcomeReport>),
-        One(OutcomeReport),
-    }
-    let reports = match serde_json::from_slice::<OneOrMany>(&bytes) {
-        Ok(OneOrMany::Many(v)) => v,
-        Ok(OneOrMany::One(r)) => vec![r],
-        Err(_) => {
-            // The untagged enum's error says nothing useful: name the item.
-            let detail = match serde_json::from_slice::<Vec<OutcomeReport>>(&bytes) {
-                Err(e) if bytes.first() == Some(&b'[') => e.to_string(),
-                _ => match serde_json::from_slice::<OutcomeReport>(&bytes) {
-                    Err(e) => e.to_string(),
-                    Ok(_) => "unreadable".into(),
-                },
-            };
-            return error(
-                400,
-                "MALFORMED_REQUEST",
-                &format!(
-                    "outcomes: expected {{\"request_id\" | \"variant\"+\"version\", \"metric\", \"value\"}} or an array of them: {detail}"
+    // One report or an array of them; parsed once, then read as the shape it has, so
+    // the error names what is wrong in that shape.
+    let reports = serde_json::from_slice::<serde_json::Value>(&bytes).and_then(|v| {
+        if v.is_array() {
+            serde_json::from_value::<Vec<OutcomeReport>>(v)
+        } else {
+            serde_json::from_value::<OutcomeReport>(v).map(|r| vec![r])
+        }
+    });
+    let reports = match reports {
+        Ok(r) => r,
+        Err(e) => {
+            return Protocol::Mlflow.error(&InputError {
+                status: 400,
+                code: "MALFORMED_REQUEST",
+                message: format!(
+                    "outcomes: expected {{\"request_id\" | \"variant\"+\"version\", \"metric\", \"value\"}} or an array of them: {e}"
                 ),
-            );
+            });
         }
     };
     match app
@@ -707,7 +695,7 @@ async fn outcomes(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -
             StatusCode::OK,
             serde_json::to_vec(&serde_json::json!({ "recorded": n })).unwrap_or_default(),
         ),
-        Err(r) => error(r.status, r.code, &r.message),
+        Err(e) => Protocol::Mlflow.error(&e),
     }
 }
 
