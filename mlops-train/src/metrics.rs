@@ -98,14 +98,22 @@ impl ConfusionMatrix {
 }
 
 /// Per-label counts over the labels present in `y_true` or `y_pred` (sorted).
-struct LabelCounts {
-    labels: Vec<usize>,
-    tp: Vec<f64>,
-    pred: Vec<f64>,
-    truth: Vec<f64>,
+/// Per-class counts over the classes present in `y_true` or `y_pred` (scikit-learn's
+/// default `labels`), in class order: what precision, recall and F1 average over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelCounts {
+    /// The classes present.
+    pub labels: Vec<usize>,
+    /// True positives per class.
+    pub tp: Vec<f64>,
+    /// Predictions per class.
+    pub pred: Vec<f64>,
+    /// True members per class.
+    pub truth: Vec<f64>,
 }
 
-fn label_counts(y_true: &[usize], y_pred: &[usize]) -> LabelCounts {
+/// [`LabelCounts`] of class indices.
+pub fn label_counts(y_true: &[usize], y_pred: &[usize]) -> LabelCounts {
     let k = y_true.iter().chain(y_pred).copied().max().unwrap_or(0) + 1;
     let mut tp = vec![0.0; k];
     let mut pred = vec![0.0; k];

@@ -446,26 +446,12 @@ pub fn macro_precision_recall(
     y_pred: &[usize],
     confidence: f64,
 ) -> (Estimate, Estimate) {
-    let k = y_true
-        .iter()
-        .chain(y_pred)
-        .copied()
-        .max()
-        .map_or(0, |m| m + 1);
-    let (mut tp, mut pred, mut truth) = (vec![0u64; k], vec![0u64; k], vec![0u64; k]);
-    for (&t, &p) in y_true.iter().zip(y_pred) {
-        pred[p] += 1;
-        truth[t] += 1;
-        if t == p {
-            tp[t] += 1;
-        }
-    }
-    let present: Vec<usize> = (0..k).filter(|&c| pred[c] + truth[c] > 0).collect();
-    let pick = |v: &[u64]| present.iter().map(|&c| v[c]).collect::<Vec<u64>>();
-    let tp = pick(&tp);
+    let c = mlops_train::metrics::label_counts(y_true, y_pred);
+    let counts = |v: &[f64]| v.iter().map(|&x| x as u64).collect::<Vec<u64>>();
+    let tp = counts(&c.tp);
     (
-        macro_interval(&tp, &pick(&pred), confidence),
-        macro_interval(&tp, &pick(&truth), confidence),
+        macro_interval(&tp, &counts(&c.pred), confidence),
+        macro_interval(&tp, &counts(&c.truth), confidence),
     )
 }
 

@@ -734,30 +734,29 @@ impl OnnxModel {
     fn batch_tensors(&self, batch: &Batch) -> Result<Vec<Tensor>> {
         self.input_tensors(batch.rows(), |name, j, stride, out| {
             let values = batch.column(name).ok_or_else(|| missing(name))?;
-            let nulls = |n: usize| has_nulls(name, n);
-            match values {
-                Values::F64(v) => {
-                    for (r, x) in v.iter().enumerate() {
-                        // NaN is a value here, as in a polars Float64 column.
-                        out[r * stride + j] =
-                            x.ok_or_else(|| nulls(v.iter().filter(|x| x.is_none()).count()))?;
-                    }
+            // One column into its slot of the row-major input; a null refuses the batch
+            // (NaN is a value here, as in a polars Float64 column).
+            fn put<T: Copy>(
+                name: &str,
+                v: &[Option<T>],
+                to_f64: impl Fn(T) -> f64,
+                j: usize,
+                stride: usize,
+                out: &mut [f64],
+            ) -> Result<()> {
+                for (r, x) in v.iter().enumerate() {
+                    let x =
+                        x.ok_or_else(|| has_nulls(name, v.iter().filter(|x| x.is_none()).count()))?;
+                    out[r * stride + j] = to_f64(x);
                 }
-                Values::I64(v) => {
-                    for (r, x) in v.iter().enumerate() {
-                        let x = x.ok_or_else(|| nulls(v.iter().filter(|x| x.is_none()).count()))?;
-                        out[r * stride + j] = x as f64;
-                    }
-                }
-                Values::Bool(v) => {
-                    for (r, x) in v.iter().enumerate() {
-                        let x = x.ok_or_else(|| nulls(v.iter().filter(|x| x.is_none()).count()))?;
-                        out[r * stride + j] = f64::from(u8::from(x));
-                    }
-                }
-                Values::Str(_) => return Err(not_numeric(name, &DataType::String)),
+                Ok(())
             }
-            Ok(())
+            match values {
+                Values::F64(v) => put(name, v, |x| x, j, stride, out),
+                Values::I64(v) => put(name, v, |x| x as f64, j, stride, out),
+                Values::Bool(v) => put(name, v, |x| f64::from(u8::from(x)), j, stride, out),
+                Values::Str(_) => Err(not_numeric(name, &DataType::String)),
+            }
         })
     }
 
