@@ -285,7 +285,6 @@ fn run(args: &Args) -> Res<bool> {
             clear_below: None,
         },
     )])?;
-    let mut labels = Labels::new();
     let mut sent: u64 = 0;
     let mut fired: Option<Fired> = None;
     println!("3. transactions flow; the monitor reads the inference log in windows of 2,000");
@@ -298,6 +297,8 @@ fn run(args: &Args) -> Res<bool> {
         let answers = score_all(&scorer, &txs, &format!("p{phase}"), "traffic")?;
         sent += answers.len() as u64;
         wait_for_log(&log_dir, sent)?;
+        // This phase's ground truth (the monitor keeps every label it was given).
+        let mut labels = Labels::new();
         for (id, _, t) in &answers {
             labels.add(id, Some(0), if t.fraud { "yes" } else { "no" });
         }
@@ -338,8 +339,14 @@ fn run(args: &Args) -> Res<bool> {
     println!("4. retrain on history + recent labelled rows, gate against the champion");
     let log_df = mlops_deploy::scan(&log_dir)?.collect()?;
     let features: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
-    let labelled =
-        mlops_deploy::retrain::recent_labelled(&log_df, &labels, &features, "fraud", false, 8_000)?;
+    let labelled = mlops_deploy::retrain::recent_labelled(
+        &log_df,
+        monitor.labels(),
+        &features,
+        "fraud",
+        false,
+        8_000,
+    )?;
     // Half of the recent labelled rows train the candidate; the gates judge candidate
     // and champion on the other half, which neither has seen.
     let halves = train_test_split(&labelled, &SplitOptions::new(0.5, 11))?;
@@ -356,7 +363,6 @@ fn run(args: &Args) -> Res<bool> {
     let tracker2 = tracker.clone();
     let mut step = |req: &RetrainRequest<'_>| -> mlops_deploy::Result<Candidate> {
         let started = mlops_train::core::now_ms();
-        let _gated_on = req.recent.height();
         let fresh = recent_train.select(["amount", "category", "hour", "region", "fraud"])?;
         let train_df = hist.vstack(&fresh)?;
         let data = Dataset::snapshot(&train_df, store_registry.artifact_store())?;
