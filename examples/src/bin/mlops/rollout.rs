@@ -467,18 +467,13 @@ fn start(a: StartArgs) -> CmdResult {
             guardrail_queries,
         };
         let state = RolloutState::new(spec)?;
-        // The setup first: a state file without its setup could not be resumed.
-        mlops_core::fs::write_atomic(&setup_file, &serde_json::to_vec_pretty(&setup)?)?;
-        if let Some(addr) = setup.serve {
-            return start_local(&a.state, &setup, addr, Some(state), a.exit_when_done);
-        }
-        let mut deployer = setup.gitops()?;
-        if deployer.status()?.stable.is_none() {
-            deployer.deploy_stable(&stable)?;
-        }
         if a.render_only {
+            // Manifests only: no state, so no setup to resume from either.
+            let mut deployer = setup.gitops()?;
+            if deployer.status()?.stable.is_none() {
+                deployer.deploy_stable(&stable)?;
+            }
             deployer.deploy_canary(&state.spec.canary)?;
-            std::fs::remove_file(&setup_file)?;
             println!(
                 "rendered {} v{} -> v{} into {} (not judged here)",
                 model,
@@ -487,6 +482,14 @@ fn start(a: StartArgs) -> CmdResult {
                 a.gitops.as_deref().unwrap_or(Path::new("?")).display()
             );
             return Ok(ExitCode::SUCCESS);
+        }
+        // The setup first: a state file without its setup could not be resumed.
+        mlops_core::fs::write_atomic(&setup_file, &serde_json::to_vec_pretty(&setup)?)?;
+        if setup.serve.is_none() {
+            let mut deployer = setup.gitops()?;
+            if deployer.status()?.stable.is_none() {
+                deployer.deploy_stable(&stable)?;
+            }
         }
         (setup, Some(state))
     };
