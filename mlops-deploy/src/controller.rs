@@ -358,21 +358,15 @@ impl RolloutState {
 
     /// The rollout's phase and weight in the Prometheus text format (0.0.4).
     pub fn metrics_text(&self) -> String {
-        let name = self.spec.name.replace('\\', "\\\\").replace('"', "\\\"");
-        format!(
-            "# HELP deploy_rollout_phase Rollout phase: 0 progressing, 1 promoted (or completed), 2 rolled back, 3 paused.\n\
-             # TYPE deploy_rollout_phase gauge\n\
-             deploy_rollout_phase{{rollout=\"{name}\"}} {}\n\
-             # HELP deploy_canary_weight Percentage of traffic sent to the canary.\n\
-             # TYPE deploy_canary_weight gauge\n\
-             deploy_canary_weight{{rollout=\"{name}\"}} {}\n\
-             # HELP deploy_rollout_step Index of the rollout's current step.\n\
-             # TYPE deploy_rollout_step gauge\n\
-             deploy_rollout_step{{rollout=\"{name}\"}} {}\n",
-            self.phase.code(),
-            self.weight,
-            self.step
-        )
+        // The families the server's `/metrics` shows, through the same encoder.
+        let gauges = RolloutGauges::new();
+        let mut registry = prometheus_client::registry::Registry::default();
+        gauges.register(&mut registry);
+        gauges.observe(self);
+        let mut text = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+        text
     }
 }
 
