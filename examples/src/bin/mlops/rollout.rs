@@ -186,8 +186,9 @@ pub struct StartArgs {
     sticky_header: Option<String>,
     /// A guardrail of the canary judge, `NAME` or `NAME:TAU` (repeatable): `error_rate`
     /// (5xx share) or `latency_over_<MS>ms` (share slower than MS, a latency bucket
-    /// bound), and with --serve any outcome the application reports; rolls back on its
-    /// own, never promotes. TAU is the mixture scale (default 0.01).
+    /// bound), and with --serve any 0/1 outcome the application reports where lower is
+    /// better (errors, timeouts); rolls back on its own, never promotes. TAU is the
+    /// mixture scale (default 0.01).
     #[arg(long = "guardrail")]
     guardrails: Vec<String>,
 }
