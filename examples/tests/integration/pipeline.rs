@@ -90,6 +90,7 @@ fn the_committed_manifests_are_what_the_gitops_deployer_renders() {
             strategy: Box::new(strategy),
             prometheus: "http://prometheus.monitoring:9090".into(),
             look_interval: Duration(60),
+            queries: Default::default(),
         },
     );
     check_same(&tmp.path().join("argo"), &pipeline().join("k8s/argo"));

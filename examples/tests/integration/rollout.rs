@@ -289,15 +289,10 @@ fn abort_rolls_back_without_touching_the_alias() {
     assert!(err.contains("--strategy"), "{err}");
 }
 
-#[test]
-fn render_only_writes_the_canary_manifests_and_judges_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("registry");
-    registry(&root);
-    let gitops = dir.path().join("gitops");
-    let state = dir.path().join("rollout.json");
-    let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/canary.toml");
-    let (code, out, err) = mlops(&[
+/// `mlops rollout start --render-only` of fraud v1 → v2 with `strategy` into `gitops`
+/// as Argo manifests: (exit code, stdout, stderr).
+fn render_only(state: &Path, root: &Path, strategy: &Path, gitops: &Path) -> (i32, String, String) {
+    mlops(&[
         "rollout",
         "start",
         "--render-only",
@@ -319,12 +314,29 @@ fn render_only_writes_the_canary_manifests_and_judges_nothing() {
         "argo",
         "--prometheus",
         "http://prometheus.monitoring:9090",
-    ]);
+    ])
+}
+
+#[test]
+fn render_only_writes_the_canary_manifests_and_judges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    registry(&root);
+    let gitops = dir.path().join("gitops");
+    let state = dir.path().join("rollout.json");
+    let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/canary.toml");
+    let (code, out, err) = render_only(&state, &root, &strategy, &gitops);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("fraud v1 -> v2"), "{out}");
     let rollout = std::fs::read_to_string(gitops.join("rollout.yaml")).unwrap();
     assert!(rollout.contains("fraud/2"), "{rollout}");
-    assert!(gitops.join("analysistemplate-fraud-judge-1.yaml").exists());
+    // The latency guardrail is part of the judge's expression.
+    let judge =
+        std::fs::read_to_string(gitops.join("analysistemplate-fraud-judge-1.yaml")).unwrap();
+    assert!(
+        judge.contains("model_request_duration_seconds_bucket"),
+        "{judge}"
+    );
     // Nothing to resume: no state, no setup, and the alias untouched.
     assert!(!state.exists());
     assert!(!dir.path().join("rollout.json.cli.json").exists());
@@ -335,6 +347,22 @@ fn render_only_writes_the_canary_manifests_and_judges_nothing() {
             .version,
         1
     );
+
+    // A judged metric Prometheus has no counters for is refused, not judged on 5xx.
+    let clicks = dir.path().join("clicks.toml");
+    std::fs::write(
+        &clicks,
+        "[canary]\nsteps = [{ set_weight = 10 }, { judge = {} }]\n[canary.judge]\nmetric = { name = \"click\" }\n",
+    )
+    .unwrap();
+    let refused = dir.path().join("gitops-clicks");
+    let (code, out, err) = render_only(&state, &root, &clicks, &refused);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("metric click") && err.contains("own queries"),
+        "{err}"
+    );
+    assert!(!refused.join("rollout.yaml").exists());
 }
 
 /// A registry with `wine` version 1 (logistic) and 2 (a small forest), `champion` on 1;
@@ -628,7 +656,7 @@ fn a_served_rollout_paused_for_a_person_resumes_after_a_kill_and_is_aborted_from
 /// The command of the golden job in the Argo export of a blue-green strategy whose
 /// preview must answer `body` with `expected`.
 fn exported_golden_command(body: &serde_json::Value, expected: &serde_json::Value) -> Vec<String> {
-    use mlops_deploy::strategy::argo::{ArgoContext, ArmQueries, export};
+    use mlops_deploy::strategy::argo::{ArgoContext, export};
     let strategy: mlops_deploy::Strategy = serde_json::from_value(serde_json::json!({"blue_green": {
         "pre_promotion_analysis": {"name": "integration", "metrics": [{
             "name": "golden",
@@ -643,7 +671,7 @@ fn exported_golden_command(body: &serde_json::Value, expected: &serde_json::Valu
         stable_version: "1".into(),
         canary_version: "2".into(),
         prometheus: "http://prometheus:9090".into(),
-        queries: ArmQueries::default(),
+        queries: Default::default(),
         check_image: "mlops-server:test".into(),
     };
     let out = export(&strategy, &ctx, mlops_deploy::strategy::Duration(60)).unwrap();

@@ -21,8 +21,10 @@
 //!
 //! Every file is rewritten through `mlops_core::fs::write_atomic` and only when its
 //! bytes change, so re-running a step is a no-op on disk (idempotent) and a diff shows
-//! exactly the fields a step changed.
+//! exactly the fields a step changed; a manifest the deployer wrote before and no longer
+//! renders is removed (the state lists the files it owns).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -87,6 +89,11 @@ pub enum Target {
         prometheus: String,
         /// Time between the judge's looks in Argo.
         look_interval: Duration,
+        /// Prometheus counter queries of judged metrics the `serve` helper's families do
+        /// not give, by metric name ([`crate::strategy::argo::ArgoContext::queries`]);
+        /// `error_rate` and `latency_over_<MS>ms` need none.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        queries: BTreeMap<String, ArmQueries>,
     },
 }
 
@@ -115,6 +122,10 @@ pub struct AppSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct State {
     status: DeployStatus,
+    /// The manifests the last render wrote, so the next one removes those it no
+    /// longer renders (an analysis the strategy dropped) and nothing else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    files: Vec<String>,
 }
 
 /// Renders manifests for Argo CD / Flux into a directory.
@@ -168,8 +179,26 @@ impl GitOpsDeployer {
                 "need 0 < replicas <= max_replicas".into(),
             ));
         }
-        if let Target::ArgoRollout { strategy, .. } = &app.target {
+        if let Target::ArgoRollout {
+            strategy,
+            prometheus,
+            look_interval,
+            queries,
+        } = &app.target
+        {
             strategy.validate()?;
+            // Export once now, so a strategy Argo cannot run (a judged metric without
+            // queries, a judge over means) is refused before anything is written.
+            let ctx = ArgoContext {
+                name: app.name.clone(),
+                model: "model".into(),
+                stable_version: "1".into(),
+                canary_version: "2".into(),
+                prometheus: prometheus.clone(),
+                queries: queries.clone(),
+                check_image: app.image.clone(),
+            };
+            export(strategy, &ctx, *look_interval)?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| mlops_core::Error::Io {
             path: dir.clone(),
@@ -294,6 +323,7 @@ impl GitOpsDeployer {
         strategy: &Strategy,
         prometheus: &str,
         look: Duration,
+        queries: &BTreeMap<String, ArmQueries>,
     ) -> Result<Vec<(String, Value)>> {
         let s = &self.state.status;
         let template_version = match (s.phase, &s.canary, &s.stable) {
@@ -310,7 +340,7 @@ impl GitOpsDeployer {
             stable_version: stable.version.clone(),
             canary_version: canary.version.clone(),
             prometheus: prometheus.to_string(),
-            queries: ArmQueries::default(),
+            queries: queries.clone(),
             check_image: self.app.image.clone(),
         };
         let exported = export(strategy, &ctx, look)?;
@@ -367,21 +397,29 @@ impl GitOpsDeployer {
                 strategy,
                 prometheus,
                 look_interval,
-            } => self.argo_manifests(strategy, prometheus, *look_interval)?,
+                queries,
+            } => self.argo_manifests(strategy, prometheus, *look_interval, queries)?,
         };
         files.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(files)
     }
 
     /// Writes every manifest and the state; files whose bytes are unchanged are not
-    /// touched. Returns the names of the files it wrote.
-    pub fn render(&self) -> Result<Vec<String>> {
+    /// touched, and a manifest the previous render wrote but this one does not (an
+    /// analysis template the strategy no longer has) is removed; other files in the
+    /// directory are never touched. Returns the names of the files it wrote or removed.
+    pub fn render(&mut self) -> Result<Vec<String>> {
         let mut written = Vec::new();
         let mut files: Vec<(String, Vec<u8>)> = self
             .manifests()?
             .into_iter()
             .map(|(n, v)| (n, yaml::to_yaml(&v).into_bytes()))
             .collect();
+        let stale: Vec<String> = std::mem::take(&mut self.state.files)
+            .into_iter()
+            .filter(|old| !files.iter().any(|(n, _)| n == old))
+            .collect();
+        self.state.files = files.iter().map(|(n, _)| n.clone()).collect();
         let mut state = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| invalid(STATE_FILE, e.to_string()))?;
         state.push(b'\n');
@@ -393,6 +431,14 @@ impl GitOpsDeployer {
             }
             mlops_core::fs::write_atomic(&path, &bytes)?;
             written.push(name);
+        }
+        for name in stale {
+            let path = self.dir.join(&name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => written.push(name),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(mlops_core::Error::Io { path, source: e }.into()),
+            }
         }
         Ok(written)
     }

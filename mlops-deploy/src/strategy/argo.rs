@@ -14,7 +14,12 @@
 //! than the in-process judge (about half its spare α; see canary.md §3.3). It also runs
 //! the harm test at the full `α` with no horizon z-test (`JudgeConfig::horizon_alpha`):
 //! an Argo metric is re-measured every interval and cannot take a test exactly once, so
-//! keeping a share of `α` for one would not be valid there.
+//! keeping a share of `α` for one would not be valid there. The judge's guardrails are
+//! folded into the same expression (any guardrail's harm test, at its own `α`, makes it
+//! −1), so a rollout exported to Argo keeps every test the strategy in git names. Each
+//! metric is measured from its own counters (`error_rate` and `latency_over_<MS>ms` from
+//! the `serve` helper's families, any other metric from queries the caller gives):
+//! a metric without queries is refused, never judged on another metric's counts.
 //!
 //! A golden-request metric of a blue-green analysis becomes a `job` metric running
 //! `mlops golden` (the same check the local controller makes, with the metric's
@@ -22,12 +27,14 @@
 //! the job's exit status is the measurement (Argo's job metrics have no value). Outside
 //! blue-green there is no preview to send them to, and the export refuses them.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::analysis::{Analysis, AnalysisMetric, Provider};
 use super::{BlueGreen, Canary, Shadow, Step, Strategy};
 use crate::error::{Error, Result};
-use crate::judge::{JudgeConfig, MetricKind};
+use crate::judge::{JudgeConfig, MetricKind, MetricSpec};
 
 /// How the exported PromQL finds each arm's counters.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -52,26 +59,46 @@ impl Default for ArmQueries {
 }
 
 impl ArmQueries {
-    /// The query set of a guardrail named as [`crate::controller::LocalSource`] names
-    /// it, over the `serve` helper's metric families: `error_rate` (answers 5xx out of
-    /// requests, the [`Default`]) or `latency_over_<MS>ms` (requests slower than `MS`
-    /// ms out of requests, from `model_request_duration_seconds`; `MS` must be a bound
-    /// of [`crate::metrics::LATENCY_BUCKETS`], e.g. `latency_over_250ms`). So the same
-    /// `--guardrail` name works on the local server and through Prometheus.
-    pub fn for_guardrail(name: &str) -> Result<Self> {
-        if name == "error_rate" {
-            return Ok(Self::default());
+    /// The query set of a judged metric named as [`crate::controller::LocalSource`]
+    /// names it, over the `serve` helper's metric families: `error_rate` (answers 5xx out
+    /// of requests, the [`Default`]) or `latency_over_<MS>ms` (requests slower than `MS`
+    /// ms out of requests, from `model_request_duration_seconds`; `MS` must be a bound of
+    /// [`crate::metrics::LATENCY_BUCKETS`], e.g. `latency_over_250ms`). So the same metric
+    /// name is judged on the local server and through Prometheus.
+    ///
+    /// Both are proportions where lower is better; a metric of another name, kind or
+    /// direction is refused (an [`Error::InvalidConfig`] naming it) rather than judged
+    /// on counts that are not its own: give its queries in [`ArgoContext::queries`] or
+    /// to [`crate::controller::PrometheusSource::new`].
+    pub fn for_metric(metric: &MetricSpec) -> Result<Self> {
+        let name = &metric.name;
+        let invalid = |reason: String| Error::InvalidConfig {
+            field: format!("metric {name}"),
+            reason,
+        };
+        let le = if name == "error_rate" {
+            None
+        } else {
+            Some(
+                crate::metrics::latency_over(name)
+                    .flatten()
+                    .map(|i| crate::metrics::LATENCY_BUCKETS[i])
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "the serve helper's Prometheus families give error_rate and latency_over_<MS>ms with MS one of {:?}; any other metric needs its own queries",
+                            crate::metrics::LATENCY_BUCKETS.map(|b| b * 1000.0)
+                        ))
+                    })?,
+            )
+        };
+        if metric.kind != MetricKind::Proportion || metric.higher_is_better {
+            return Err(invalid(
+                "it is a proportion where lower is better (kind = \"proportion\", higher_is_better = false)".into(),
+            ));
         }
-        let le = crate::metrics::latency_over(name)
-            .flatten()
-            .map(|i| crate::metrics::LATENCY_BUCKETS[i])
-            .ok_or_else(|| Error::InvalidConfig {
-                field: format!("guardrail {name}"),
-                reason: format!(
-                    "through Prometheus a guardrail is error_rate or latency_over_<MS>ms with MS one of {:?}",
-                    crate::metrics::LATENCY_BUCKETS.map(|b| b * 1000.0)
-                ),
-            })?;
+        let Some(le) = le else {
+            return Ok(Self::default());
+        };
         let sel = r#"model="{model}",version="{version}""#;
         let count = format!("sum(model_request_duration_seconds_count{{{sel}}})");
         Ok(Self {
@@ -98,8 +125,10 @@ pub struct ArgoContext {
     pub canary_version: String,
     /// Prometheus address for metrics without their own.
     pub prometheus: String,
-    /// Counter queries.
-    pub queries: ArmQueries,
+    /// Counter queries of judged metrics (the judge's and its guardrails') by metric
+    /// name, for metrics the `serve` helper's families do not give (an application's own
+    /// counters); a metric not in it gets [`ArmQueries::for_metric`].
+    pub queries: BTreeMap<String, ArmQueries>,
     /// Image of `command` analysis jobs.
     pub check_image: String,
 }
@@ -126,47 +155,105 @@ fn sub(template: &str, model: &str, version: &str) -> String {
         .replace("{version}", version)
 }
 
-/// PromQL of the judge's decision code (−1, 0, 1) over the arms' counters.
-pub fn judge_promql(cfg: &JudgeConfig, ctx: &ArgoContext) -> Result<String> {
-    if cfg.metric.kind != MetricKind::Proportion {
-        return Err(unsupported(
-            "a judge over means (Prometheus counters give no sum of squares)",
-        ));
+impl ArgoContext {
+    /// The counter queries of `metric`: its entry in [`Self::queries`], else
+    /// [`ArmQueries::for_metric`].
+    pub fn queries_for(&self, metric: &MetricSpec) -> Result<ArmQueries> {
+        match self.queries.get(&metric.name) {
+            Some(q) => Ok(q.clone()),
+            None => ArmQueries::for_metric(metric),
+        }
     }
-    let q = |t: &str, v: &str| format!("scalar({})", sub(t, &ctx.model, v));
-    // `or vector(0)` keeps a missing series (no errors yet) from emptying the result.
-    let q0 = |t: &str, v: &str| format!("scalar(({}) or vector(0))", sub(t, &ctx.model, v));
-    let nc = q(&ctx.queries.total, &ctx.canary_version);
-    let nb = q(&ctx.queries.total, &ctx.stable_version);
-    let xc = q0(&ctx.queries.successes, &ctx.canary_version);
-    let xb = q0(&ctx.queries.successes, &ctx.stable_version);
-    let sign = if cfg.metric.higher_is_better { "" } else { "-" };
-    let t2 = cfg.tau * cfg.tau;
-    let thr = (1.0 / cfg.alpha).ln();
+}
+
+/// One metric's terms in PromQL: the arms' sizes and successes, and the difference
+/// oriented so that positive is better.
+struct Terms {
+    nc: String,
+    nb: String,
+    xc: String,
+    xb: String,
+    /// `sign · (p̂_canary − p̂_control)`.
+    d: String,
+}
+
+impl Terms {
+    fn new(metric: &MetricSpec, ctx: &ArgoContext) -> Result<Self> {
+        if metric.kind != MetricKind::Proportion {
+            return Err(unsupported(&format!(
+                "a judge over the mean {} (Prometheus counters give no sum of squares)",
+                metric.name
+            )));
+        }
+        let queries = ctx.queries_for(metric)?;
+        let q = |t: &str, v: &str| format!("scalar({})", sub(t, &ctx.model, v));
+        // `or vector(0)` keeps a missing series (no errors yet) from emptying the result.
+        let q0 = |t: &str, v: &str| format!("scalar(({}) or vector(0))", sub(t, &ctx.model, v));
+        let nc = q(&queries.total, &ctx.canary_version);
+        let nb = q(&queries.total, &ctx.stable_version);
+        let xc = q0(&queries.successes, &ctx.canary_version);
+        let xb = q0(&queries.successes, &ctx.stable_version);
+        let sign = if metric.higher_is_better { "" } else { "-" };
+        let d = format!("({sign}(({xc} / {nc}) - ({xb} / {nb})))");
+        Ok(Self { nc, nb, xc, xb, d })
+    }
+
+    /// 1 once both arms have `min` samples, else 0.
+    fn warm(&self, min: u64) -> String {
+        format!(
+            "(vector({}) >= bool {min}) * (vector({}) >= bool {min})",
+            self.nc, self.nb
+        )
+    }
+
+    /// 1 when the harm test (variance pooled under the null) crosses `1/α`.
+    fn harm(&self, alpha: f64, tau: f64, min: u64) -> String {
+        let (nc, nb, xc, xb, d) = (&self.nc, &self.nb, &self.xc, &self.xb, &self.d);
+        let pbar = format!("(({xc} + {xb}) / ({nc} + {nb}))");
+        let s2p = format!("({pbar} * (1 - {pbar}) * (1 / {nc} + 1 / {nb}))");
+        format!(
+            "(({} >= bool {}) * (vector({d}) < bool 0) * {})",
+            ln_mix(d, &s2p, tau),
+            (1.0 / alpha).ln(),
+            self.warm(min)
+        )
+    }
+}
+
+/// `ln Λ` of the symmetric normal mixture (scale `tau`) for estimate `est` with
+/// variance `s2`.
+fn ln_mix(est: &str, s2: &str, tau: f64) -> String {
+    let t2 = tau * tau;
+    format!(
+        "(0.5 * ln(vector({s2} / ({s2} + {t2}))) + vector({t2} * {est} * {est} / (2 * {s2} * ({s2} + {t2}))))"
+    )
+}
+
+/// PromQL of the judge's decision code (−1, 0, 1) over the arms' counters: −1 when the
+/// primary metric's harm test or any guardrail's crosses, else 1 when the promotion
+/// test crosses, else 0. Each metric's counters come from [`ArgoContext::queries_for`].
+pub fn judge_promql(cfg: &JudgeConfig, ctx: &ArgoContext) -> Result<String> {
+    let primary = Terms::new(&cfg.metric, ctx)?;
+    let (nc, nb, xc, xb) = (&primary.nc, &primary.nb, &primary.xc, &primary.xb);
     let pc = format!("({xc} / {nc})");
     let pb = format!("({xb} / {nb})");
-    let d = format!("({sign}({pc} - {pb}))");
-    let pbar = format!("(({xc} + {xb}) / ({nc} + {nb}))");
-    let s2p = format!("({pbar} * (1 - {pbar}) * (1 / {nc} + 1 / {nb}))");
     let s2u = format!("({pc} * (1 - {pc}) / {nc} + {pb} * (1 - {pb}) / {nb})");
-    let y = format!("({d} + {})", cfg.margin);
-    let ln_mix = |est: &str, s2: &str| {
-        format!(
-            "(0.5 * ln(vector({s2} / ({s2} + {t2}))) + vector({t2} * {est} * {est} / (2 * {s2} * ({s2} + {t2}))))"
-        )
-    };
-    let warm = format!(
-        "(vector({nc}) >= bool {m}) * (vector({nb}) >= bool {m})",
-        m = cfg.min_samples
-    );
-    let harm = format!(
-        "(({} >= bool {thr}) * (vector({d}) < bool 0) * {warm})",
-        ln_mix(&d, &s2p)
-    );
+    let y = format!("({} + {})", primary.d, cfg.margin);
     let promote = format!(
-        "(({} >= bool {thr}) * (vector({y}) > bool 0) * {warm})",
-        ln_mix(&y, &s2u)
+        "(({} >= bool {}) * (vector({y}) > bool 0) * {})",
+        ln_mix(&y, &s2u, cfg.tau),
+        (1.0 / cfg.alpha).ln(),
+        primary.warm(cfg.min_samples)
     );
+    let mut harms = vec![primary.harm(cfg.alpha, cfg.tau, cfg.min_samples)];
+    for g in &cfg.guardrails {
+        harms.push(Terms::new(&g.metric, ctx)?.harm(g.alpha, g.tau, g.min_samples));
+    }
+    let harm = if harms.len() == 1 {
+        harms.remove(0)
+    } else {
+        format!("(({}) >= bool 1)", harms.join(" + "))
+    };
     Ok(format!("{promote} * (1 - {harm}) - {harm}"))
 }
 

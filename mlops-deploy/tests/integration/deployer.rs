@@ -41,6 +41,13 @@ fn argo() -> Target {
         strategy: Box::new(Strategy::from_text(&text, true).unwrap()),
         prometheus: "http://prometheus.monitoring:9090".into(),
         look_interval: Duration(60),
+        queries: std::collections::BTreeMap::from([(
+            "conversion".to_string(),
+            mlops_deploy::strategy::argo::ArmQueries {
+                total: r#"sum(shop_sessions_total{model="{model}",version="{version}"})"#.into(),
+                successes: r#"sum(shop_orders_total{model="{model}",version="{version}"})"#.into(),
+            },
+        )]),
     }
 }
 
@@ -61,6 +68,16 @@ fn yaml_value(y: &yaml_rust2::Yaml) -> Value {
         Yaml::Null => Value::Null,
         other => panic!("unexpected YAML node {other:?}"),
     }
+}
+
+/// The names of the files in `dir`, sorted.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 fn read_yaml(path: &Path) -> Value {
@@ -178,13 +195,8 @@ fn argo_rollout_renders_rollout_templates_and_service() {
     let mut d = GitOpsDeployer::open(dir.path(), app(argo())).unwrap();
     d.deploy_stable(&version("6")).unwrap();
     d.deploy_canary(&version("7")).unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        file_names(dir.path()),
         [
             "analysistemplate-fraud-errors.yaml",
             "analysistemplate-fraud-judge-3.yaml",
@@ -219,6 +231,43 @@ fn argo_rollout_renders_rollout_templates_and_service() {
         r["spec"]["template"]["spec"]["containers"][0]["args"][2],
         "models:/fraud/6"
     );
+
+    // The strategy in git drops its background analysis and moves the judge to step
+    // 1: the next render removes the two templates it no longer writes, and only those.
+    std::fs::write(dir.path().join("kustomization.yaml"), "resources: []\n").unwrap();
+    let Target::ArgoRollout {
+        strategy,
+        prometheus,
+        look_interval,
+        queries,
+    } = argo()
+    else {
+        unreachable!()
+    };
+    let mlops_deploy::Strategy::Canary(mut canary) = *strategy else {
+        panic!("a canary strategy")
+    };
+    canary.background_analysis = None;
+    canary.steps.drain(..2);
+    let smaller = Target::ArgoRollout {
+        strategy: Box::new(mlops_deploy::Strategy::Canary(canary)),
+        prometheus,
+        look_interval,
+        queries,
+    };
+    let mut d = GitOpsDeployer::open(dir.path(), app(smaller)).unwrap();
+    d.deploy_canary(&version("8")).unwrap();
+    assert_eq!(
+        file_names(dir.path()),
+        [
+            "analysistemplate-fraud-judge-1.yaml",
+            "kustomization.yaml",
+            "mlops-deployment.state",
+            "rollout.yaml",
+            "service.yaml"
+        ]
+    );
+    assert_eq!(d.render().unwrap(), Vec::<String>::new());
 }
 
 /// Writes KServe and Argo manifests, plus a Deployment carrying the Rollout's pod

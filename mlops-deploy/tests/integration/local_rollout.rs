@@ -947,7 +947,7 @@ fn rollout_gauges_on_the_servers_metrics_pass_promtool() {
 
 /// Guardrails read through a real Prometheus (Debian's) scraping this server's own
 /// `/metrics`, with the query sets `mlops rollout start --prometheus URL --guardrail
-/// NAME` builds (`ArmQueries::for_guardrail`): a canary 60 ms slower is rolled back by
+/// NAME` builds (`ArmQueries::for_metric`): a canary 60 ms slower is rolled back by
 /// `latency_over_25ms`, while the error-rate primary (no errors on either arm) cannot
 /// decide.
 #[test]
@@ -972,12 +972,10 @@ fn a_slow_canary_is_rolled_back_by_a_latency_guardrail_read_through_a_real_prome
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     let (_prometheus, prom_port) = crate::prometheus::start_prometheus(dir.path(), port);
     let prom = format!("http://127.0.0.1:{prom_port}");
-    let latency = ArmQueries::for_guardrail("latency_over_25ms").unwrap();
-    assert!(ArmQueries::for_guardrail("latency_over_30ms").is_err());
-    assert_eq!(
-        ArmQueries::for_guardrail("error_rate").unwrap(),
-        ArmQueries::default()
-    );
+    let slow = |name: &str| ArmQueries::for_metric(&MetricSpec::proportion(name).lower_is_better());
+    let latency = slow("latency_over_25ms").unwrap();
+    assert!(slow("latency_over_30ms").is_err());
+    assert_eq!(slow("error_rate").unwrap(), ArmQueries::default());
     let stop = AtomicBool::new(false);
     let seen = Seen::default();
     let state = std::thread::scope(|s| {

@@ -7,7 +7,7 @@
 //! (so the judge's input is known exactly): what is tested is that Prometheus ingests
 //! the family and `PrometheusSource` turns its instant queries into the judge's per-arm
 //! counts. `local_rollout.rs` has the same Prometheus scraping the model server itself,
-//! with the guardrail query sets of `ArmQueries::for_guardrail`.
+//! with the guardrail query sets of `ArmQueries::for_metric`.
 
 use crate::common::promtool_check;
 use std::io::{Read, Write};
@@ -31,6 +31,25 @@ fn version(v: &str) -> VersionSpec {
 
 /// Serves `/metrics` with counts that grow with `tick`.
 fn exposition_server(tick: Arc<AtomicU64>) -> u16 {
+    text_server(move || {
+        let t = tick.load(Ordering::SeqCst);
+        format!(
+            "# HELP model_requests_total Prediction requests by model, version, variant and HTTP status\n\
+             # TYPE model_requests_total counter\n\
+             model_requests_total{{model=\"fraud\",version=\"1\",variant=\"stable\",code=\"200\"}} {}\n\
+             model_requests_total{{model=\"fraud\",version=\"1\",variant=\"stable\",code=\"500\"}} {}\n\
+             model_requests_total{{model=\"fraud\",version=\"2\",variant=\"canary\",code=\"200\"}} {}\n\
+             model_requests_total{{model=\"fraud\",version=\"2\",variant=\"canary\",code=\"503\"}} {}\n",
+            900 * t - 9 * t,
+            9 * t,
+            100 * t - 3 * t,
+            3 * t
+        )
+    })
+}
+
+/// Answers every request on a port of 127.0.0.1 with `body()` as an exposition.
+fn text_server(body: impl Fn() -> String + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -38,19 +57,7 @@ fn exposition_server(tick: Arc<AtomicU64>) -> u16 {
             let Ok(mut s) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
-            let t = tick.load(Ordering::SeqCst);
-            let body = format!(
-                "# HELP model_requests_total Prediction requests by model, version, variant and HTTP status\n\
-                 # TYPE model_requests_total counter\n\
-                 model_requests_total{{model=\"fraud\",version=\"1\",variant=\"stable\",code=\"200\"}} {}\n\
-                 model_requests_total{{model=\"fraud\",version=\"1\",variant=\"stable\",code=\"500\"}} {}\n\
-                 model_requests_total{{model=\"fraud\",version=\"2\",variant=\"canary\",code=\"200\"}} {}\n\
-                 model_requests_total{{model=\"fraud\",version=\"2\",variant=\"canary\",code=\"503\"}} {}\n",
-                900 * t - 9 * t,
-                9 * t,
-                100 * t - 3 * t,
-                3 * t
-            );
+            let body = body();
             let _ = write!(
                 s,
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -304,4 +311,153 @@ fn rollout_metrics_text_passes_promtool() {
         guardrail_queries: Vec::new(),
     };
     promtool_check(&RolloutState::new(spec).unwrap().metrics_text());
+}
+
+/// One arm of an exposition: requests, 5xx answers and requests slower than 250 ms.
+struct ArmCounts {
+    version: &'static str,
+    n: u64,
+    errors: u64,
+    slow: u64,
+}
+
+/// The `serve` helper's request counter and latency histogram for two arms, plus a
+/// `mlops_test_scenario` gauge that tells when Prometheus has scraped this body.
+fn exposition(scenario: u64, arms: &[&ArmCounts]) -> String {
+    let mut out = String::from(
+        "# TYPE mlops_test_scenario gauge\n\
+         # TYPE model_requests_total counter\n\
+         # TYPE model_request_duration_seconds histogram\n",
+    );
+    out.push_str(&format!("mlops_test_scenario {scenario}\n"));
+    for a in arms {
+        let l = format!(
+            r#"model="fraud",version="{}",variant="v{}""#,
+            a.version, a.version
+        );
+        out.push_str(&format!(
+            "model_requests_total{{{l},code=\"200\"}} {}\nmodel_requests_total{{{l},code=\"500\"}} {}\n",
+            a.n - a.errors,
+            a.errors
+        ));
+        for (le, count) in [("0.1", a.n - a.slow), ("0.25", a.n - a.slow), ("+Inf", a.n)] {
+            out.push_str(&format!(
+                "model_request_duration_seconds_bucket{{{l},le=\"{le}\"}} {count}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "model_request_duration_seconds_sum{{{l}}} {}\nmodel_request_duration_seconds_count{{{l}}} {}\n",
+            a.n as f64 * 0.01,
+            a.n
+        ));
+    }
+    out
+}
+
+/// The Argo export's judge expression (error-rate primary, a 250 ms latency guardrail),
+/// evaluated by a real Prometheus over the `serve` helper's families: the decision code
+/// is 0 while the arms agree or are below the minimum sample, 1 for a canary with fewer
+/// errors, −1 for one with more, and −1 for a canary with fewer errors that is slower
+/// (the guardrail rolls back on its own and wins over promotion). The in-process judge
+/// decides the same on the same counts.
+#[test]
+#[ignore = "needs Debian's prometheus (scripts/test installs it)"]
+fn the_exported_judge_expression_decides_in_a_real_prometheus() {
+    use mlops_deploy::judge::{Guardrail, Judge, Outcome, Verdict};
+    use mlops_deploy::strategy::argo::{ArgoContext, judge_promql};
+    use mlops_deploy::{JudgeConfig, MetricSpec};
+
+    let cfg = JudgeConfig {
+        metric: MetricSpec::proportion("error_rate").lower_is_better(),
+        guardrails: vec![Guardrail {
+            metric: MetricSpec::proportion("latency_over_250ms").lower_is_better(),
+            alpha: 0.01,
+            tau: 0.01,
+            min_samples: 100,
+        }],
+        ..JudgeConfig::default()
+    };
+    let ctx = ArgoContext {
+        name: "fraud".into(),
+        model: "fraud".into(),
+        stable_version: "1".into(),
+        canary_version: "2".into(),
+        prometheus: String::new(),
+        queries: Default::default(),
+        check_image: String::new(),
+    };
+    let query = judge_promql(&cfg, &ctx).unwrap();
+    let arm = |version, n, errors, slow| ArmCounts {
+        version,
+        n,
+        errors,
+        slow,
+    };
+    // (what, control, canary, the exported decision code)
+    let scenarios = [
+        (
+            "the same",
+            arm("1", 90_000, 900, 900),
+            arm("2", 10_000, 100, 100),
+            0.0,
+        ),
+        (
+            "fewer errors",
+            arm("1", 90_000, 900, 900),
+            arm("2", 10_000, 20, 100),
+            1.0,
+        ),
+        (
+            "more errors",
+            arm("1", 90_000, 900, 900),
+            arm("2", 10_000, 500, 100),
+            -1.0,
+        ),
+        (
+            "fewer errors, slower",
+            arm("1", 90_000, 900, 900),
+            arm("2", 10_000, 20, 1_000),
+            -1.0,
+        ),
+        (
+            "below the minimum sample",
+            arm("1", 900, 9, 9),
+            arm("2", 50, 25, 25),
+            0.0,
+        ),
+    ];
+    let body = Arc::new(std::sync::Mutex::new(exposition(0, &[])));
+    let served = body.clone();
+    let target = text_server(move || served.lock().unwrap().clone());
+    let dir = tempfile::tempdir().unwrap();
+    let (_prometheus, port) = start_prometheus(dir.path(), target);
+    let source =
+        PrometheusSource::new(format!("http://127.0.0.1:{port}"), ArmQueries::default()).unwrap();
+    for (i, (what, control, canary, want)) in scenarios.into_iter().enumerate() {
+        let scenario = i as u64 + 1;
+        *body.lock().unwrap() = exposition(scenario, &[&control, &canary]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while source.vector("mlops_test_scenario").ok().flatten() != Some(scenario as f64) {
+            assert!(Instant::now() < deadline, "{what}: never scraped");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let got = source.vector(&query).unwrap();
+        assert_eq!(got, Some(want), "{what}: the exported expression");
+
+        // The in-process judge on the same counts, at one look.
+        let pair = |f: fn(&ArmCounts) -> u64| ArmPair {
+            control: Arm::proportion(control.n, f(&control)),
+            canary: Arm::proportion(canary.n, f(&canary)),
+        };
+        let mut judge = Judge::new(cfg.clone()).unwrap();
+        let verdict = judge
+            .observe(1, pair(|a| a.errors), &[pair(|a| a.slow)])
+            .unwrap();
+        let code = match verdict {
+            Verdict::Continue(_) => 0.0,
+            Verdict::Decided(d) if d.outcome == Outcome::Promote => 1.0,
+            Verdict::Decided(_) => -1.0,
+        };
+        assert_eq!(code, want, "{what}: the in-process judge");
+    }
 }

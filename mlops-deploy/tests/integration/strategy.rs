@@ -9,6 +9,7 @@ use mlops_deploy::strategy::argo::{ArgoContext, ArmQueries, export, judge_promql
 use mlops_deploy::strategy::{Duration, Step};
 use mlops_deploy::{Analysis, JudgeConfig, MetricSpec, NoDecisionAction, Strategy};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -21,9 +22,20 @@ fn ctx() -> ArgoContext {
         stable_version: "6".into(),
         canary_version: "7".into(),
         prometheus: "http://prometheus.monitoring:9090".into(),
-        queries: ArmQueries::default(),
+        queries: conversion_queries(),
         check_image: "registry.invalid/mlops:1".into(),
     }
+}
+
+/// The application's own counters of the test strategy's judged metric, `conversion`.
+fn conversion_queries() -> BTreeMap<String, ArmQueries> {
+    BTreeMap::from([(
+        "conversion".to_string(),
+        ArmQueries {
+            total: r#"sum(shop_sessions_total{model="{model}",version="{version}"})"#.into(),
+            successes: r#"sum(shop_orders_total{model="{model}",version="{version}"})"#.into(),
+        },
+    )])
 }
 
 #[test]
@@ -329,9 +341,31 @@ fn canary_exports_as_argo_steps_and_templates() {
         q.contains(r#"model_requests_total{model="fraud",version="7"}"#),
         "{q}"
     );
+    // The judged metric from the application's counters; the guardrails from the
+    // `serve` helper's families (5xx answers; the 250 ms histogram bucket).
+    assert!(
+        q.contains(r#"shop_orders_total{model="fraud",version="7"}"#),
+        "{q}"
+    );
     assert!(
         q.contains(r#"model_requests_total{model="fraud",version="6",code=~"5.."}"#),
         "{q}"
+    );
+    assert!(
+        q.contains(r#"model_request_duration_seconds_bucket{model="fraud",version="7",le="0.25"}"#),
+        "{q}"
+    );
+    // Each guardrail's harm test at its own alpha: ln(1/0.05) and ln(1/0.01).
+    assert!(q.contains(&format!("bool {}", (1.0f64 / 0.01).ln())), "{q}");
+    // A judged metric without queries is refused, never measured on other counts.
+    let bare = ArgoContext {
+        queries: BTreeMap::new(),
+        ..ctx()
+    };
+    let e = export(&s, &bare, Duration(60)).unwrap_err().to_string();
+    assert!(
+        e.contains("metric conversion") && e.contains("own queries"),
+        "{e}"
     );
     let bg = out
         .templates
@@ -445,4 +479,23 @@ fn judge_promql_refuses_means() {
         ..JudgeConfig::default()
     };
     assert!(judge_promql(&cfg, &ctx()).is_err());
+}
+
+#[test]
+fn the_serve_helpers_metrics_have_queries_of_their_own_direction() {
+    let err = |m: MetricSpec| ArmQueries::for_metric(&m).unwrap_err().to_string();
+    assert_eq!(
+        ArmQueries::for_metric(&MetricSpec::proportion("error_rate").lower_is_better()).unwrap(),
+        ArmQueries::default()
+    );
+    let slow =
+        ArmQueries::for_metric(&MetricSpec::proportion("latency_over_100ms").lower_is_better())
+            .unwrap();
+    assert!(slow.successes.contains(r#"le="0.1""#), "{slow:?}");
+    // Not a histogram bound; not a metric of the serve helper; the wrong direction.
+    assert!(
+        err(MetricSpec::proportion("latency_over_30ms").lower_is_better()).contains("own queries")
+    );
+    assert!(err(MetricSpec::proportion("click")).contains("metric click"));
+    assert!(err(MetricSpec::proportion("error_rate")).contains("higher_is_better = false"));
 }

@@ -202,6 +202,9 @@ struct Setup {
     #[serde(default)]
     app: Option<AppSpec>,
     prometheus: Option<String>,
+    /// The Prometheus queries of the judge's metric (`ArmQueries::for_metric`).
+    #[serde(default)]
+    queries: Option<ArmQueries>,
     replay: Option<PathBuf>,
     /// The local server's address (`--serve`).
     #[serde(default)]
@@ -359,7 +362,7 @@ fn source_for(setup: &Setup, reads: u64) -> Result<Box<dyn ArmSource>, Box<dyn s
     match (&setup.prometheus, &setup.replay) {
         (Some(url), None) => Ok(Box::new(PrometheusSource::new(
             url.clone(),
-            ArmQueries::default(),
+            setup.queries.clone().unwrap_or_default(),
         )?)),
         (None, Some(p)) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -399,9 +402,9 @@ fn start(a: StartArgs) -> CmdResult {
                 .judge
                 .guardrails
                 .iter()
-                .map(|g| ArmQueries::for_guardrail(&g.metric.name))
+                .map(|g| ArmQueries::for_metric(&g.metric))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("--guardrail: {e}"))?,
+                .map_err(|e| format!("a guardrail through --prometheus: {e}"))?,
             (Strategy::Canary(c), None) if a.serve.is_none() && !c.judge.guardrails.is_empty() => {
                 return Err(
                     "guardrails need --serve or --prometheus (a replay has no guardrail counts)"
@@ -419,6 +422,8 @@ fn start(a: StartArgs) -> CmdResult {
                     .clone()
                     .unwrap_or_else(|| "http://prometheus:9090".into()),
                 look_interval: Duration((a.look_every_ms / 1000).max(1)),
+                // The judge's metrics are the serve helper's (`ArmQueries::for_metric`).
+                queries: Default::default(),
             },
             other => return Err(format!("--target {other}: expected kserve or argo").into()),
         };
@@ -439,6 +444,7 @@ fn start(a: StartArgs) -> CmdResult {
                 gitops: None,
                 app: None,
                 prometheus: None,
+                queries: None,
                 replay: None,
                 serve: Some(addr),
                 sticky_header: a.sticky_header.clone(),
@@ -451,6 +457,13 @@ fn start(a: StartArgs) -> CmdResult {
                         .ok_or_else(|| need("gitops (or --serve)"))?,
                 ),
                 app: Some(app),
+                queries: match (&strategy, &a.prometheus) {
+                    (Strategy::Canary(c), Some(_)) => Some(
+                        ArmQueries::for_metric(&c.judge.metric)
+                            .map_err(|e| format!("the judge through --prometheus: {e}"))?,
+                    ),
+                    _ => None,
+                },
                 prometheus: a.prometheus,
                 replay: a.replay,
                 serve: None,
