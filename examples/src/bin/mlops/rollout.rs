@@ -159,7 +159,9 @@ pub struct StartArgs {
     /// Prefix of the storage URIs (`<prefix>/<model>/<version>`).
     #[arg(long, default_value = "pvc://models")]
     storage_prefix: String,
-    /// Prometheus HTTP API the arms' counts are read from.
+    /// Prometheus HTTP API the arms' counts are read from. Through it the judge and its
+    /// guardrails measure `error_rate` or `latency_over_<MS>ms` (lower is better) from
+    /// the model server's families; another metric name is refused.
     #[arg(long)]
     prometheus: Option<String>,
     /// Or: a CSV of cumulative counts to replay (control_n,control_successes,canary_n,canary_successes).
