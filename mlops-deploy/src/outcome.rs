@@ -32,14 +32,13 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
-
-use crate::schema::InputError;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::router::ArmCounters;
+use crate::schema::InputError;
 
 /// How many answered requests the server remembers for reports by request id.
 pub const REMEMBERED_ANSWERS: usize = 200_000;

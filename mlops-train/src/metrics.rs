@@ -97,7 +97,6 @@ impl ConfusionMatrix {
     }
 }
 
-/// Per-label counts over the labels present in `y_true` or `y_pred` (sorted).
 /// Per-class counts over the classes present in `y_true` or `y_pred` (scikit-learn's
 /// default `labels`), in class order: what precision, recall and F1 average over.
 #[derive(Debug, Clone, PartialEq)]

@@ -248,3 +248,16 @@ pub fn register(
     }
     reg.create_version(name, &new).unwrap().version
 }
+
+/// The Prometheus queries of an application's own `conversion` counters (sessions and
+/// orders per version), for strategies that judge a metric the server does not export.
+pub fn conversion_queries()
+-> std::collections::BTreeMap<String, mlops_deploy::strategy::argo::ArmQueries> {
+    std::collections::BTreeMap::from([(
+        "conversion".to_string(),
+        mlops_deploy::strategy::argo::ArmQueries {
+            total: r#"sum(shop_sessions_total{model="{model}",version="{version}"})"#.into(),
+            successes: r#"sum(shop_orders_total{model="{model}",version="{version}"})"#.into(),
+        },
+    )])
+}

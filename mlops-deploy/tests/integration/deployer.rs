@@ -41,13 +41,8 @@ fn argo() -> Target {
         strategy: Box::new(Strategy::from_text(&text, true).unwrap()),
         prometheus: "http://prometheus.monitoring:9090".into(),
         look_interval: Duration(60),
-        queries: std::collections::BTreeMap::from([(
-            "conversion".to_string(),
-            mlops_deploy::strategy::argo::ArmQueries {
-                total: r#"sum(shop_sessions_total{model="{model}",version="{version}"})"#.into(),
-                successes: r#"sum(shop_orders_total{model="{model}",version="{version}"})"#.into(),
-            },
-        )]),
+        // The test strategy judges the application's own `conversion` counters.
+        queries: crate::common::conversion_queries(),
     }
 }
 

@@ -706,22 +706,7 @@ fn metrics_under_traffic_pass_promtool() {
         text
     });
     for t in [text, fetch_metrics(&server.url()).1] {
-        let mut child = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("promtool on PATH (scripts/test installs it)");
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics failed:\n{}{}\n{t}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        promtool_check(&t);
     }
 }
 

@@ -11,6 +11,8 @@ use mlops_deploy::{Analysis, JudgeConfig, MetricSpec, NoDecisionAction, Strategy
 use serde_json::json;
 use std::collections::BTreeMap;
 
+use crate::common::conversion_queries;
+
 fn read(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
@@ -25,17 +27,6 @@ fn ctx() -> ArgoContext {
         queries: conversion_queries(),
         check_image: "registry.invalid/mlops:1".into(),
     }
-}
-
-/// The application's own counters of the test strategy's judged metric, `conversion`.
-fn conversion_queries() -> BTreeMap<String, ArmQueries> {
-    BTreeMap::from([(
-        "conversion".to_string(),
-        ArmQueries {
-            total: r#"sum(shop_sessions_total{model="{model}",version="{version}"})"#.into(),
-            successes: r#"sum(shop_orders_total{model="{model}",version="{version}"})"#.into(),
-        },
-    )])
 }
 
 #[test]

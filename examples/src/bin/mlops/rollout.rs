@@ -399,21 +399,28 @@ fn start(a: StartArgs) -> CmdResult {
         let canary = version(a.canary.ok_or_else(|| need("canary"))?);
         let mut strategy = strategy;
         add_guardrails(&mut strategy, &a.guardrails)?;
-        let guardrail_queries = match (&strategy, &a.prometheus) {
-            (Strategy::Canary(c), Some(_)) => c
-                .judge
-                .guardrails
-                .iter()
-                .map(|g| ArmQueries::for_metric(&g.metric))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("a guardrail through --prometheus: {e}"))?,
+        // Through Prometheus, the judge's and each guardrail's counter queries.
+        let (queries, guardrail_queries) = match (&strategy, &a.prometheus) {
+            (Strategy::Canary(c), Some(_)) => {
+                let of = |m| {
+                    ArmQueries::for_metric(m)
+                        .map_err(|e| format!("a judged metric through --prometheus: {e}"))
+                };
+                let guards = c
+                    .judge
+                    .guardrails
+                    .iter()
+                    .map(|g| of(&g.metric))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (Some(of(&c.judge.metric)?), guards)
+            }
             (Strategy::Canary(c), None) if a.serve.is_none() && !c.judge.guardrails.is_empty() => {
                 return Err(
                     "guardrails need --serve or --prometheus (a replay has no guardrail counts)"
                         .into(),
                 );
             }
-            _ => Vec::new(),
+            _ => (None, Vec::new()),
         };
         let target = match a.target.as_str() {
             "kserve" => Target::Kserve,
@@ -459,13 +466,7 @@ fn start(a: StartArgs) -> CmdResult {
                         .ok_or_else(|| need("gitops (or --serve)"))?,
                 ),
                 app: Some(app),
-                queries: match (&strategy, &a.prometheus) {
-                    (Strategy::Canary(c), Some(_)) => Some(
-                        ArmQueries::for_metric(&c.judge.metric)
-                            .map_err(|e| format!("the judge through --prometheus: {e}"))?,
-                    ),
-                    _ => None,
-                },
+                queries,
                 prometheus: a.prometheus,
                 replay: a.replay,
                 serve: None,
